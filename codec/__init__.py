@@ -1,0 +1,1 @@
+"""Codecs: BPG, JPEG and the rcodec container."""
