@@ -1,4 +1,4 @@
-"""One interface that every codec implements, so the sweep, planner and CLI never branch on codec."""
+"""One interface every codec implements, so the sweep, planner and CLI never branch on codec."""
 
 from __future__ import annotations
 

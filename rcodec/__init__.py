@@ -1,4 +1,4 @@
-"""rcodec: compress image datasets to a bit-rate target and restore them with learned post-filters."""
+"""rcodec: compress image datasets to a bit-rate target, restore them with learned post-filters."""
 
 from rcodec.errors import RcodecError
 

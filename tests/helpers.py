@@ -1,0 +1,57 @@
+"""Test helpers: paths to bundled data and a reader for 16-bit PNGs, which Pillow narrows."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).parent / "data"
+BPG_VECTORS = DATA / "bpg"
+
+
+def read_png16(path: Path) -> np.ndarray:
+    """Decode a non-interlaced 16-bit RGB or gray PNG to uint16 (Pillow gives 8-bit RGB)."""
+    data = path.read_bytes()
+    pos, idat, header = 8, b"", None
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    width, height, depth, color_type, _, _, interlace = header
+    assert depth == 16 and interlace == 0 and color_type in (0, 2, 4, 6)
+    channels = {0: 1, 2: 3, 4: 2, 6: 4}[color_type]
+    bpp = 2 * channels
+    stride = width * bpp
+    raw = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(height, stride + 1)
+    out = np.zeros((height, stride), np.int32)
+    prior = np.zeros(stride, np.int32)
+    for y in range(height):
+        kind, line = raw[y, 0], raw[y, 1:].astype(np.int32)
+        row = np.zeros(stride, np.int32)
+        for x in range(stride):
+            left = row[x - bpp] if x >= bpp else 0
+            up = prior[x]
+            up_left = prior[x - bpp] if x >= bpp else 0
+            if kind == 0:
+                predictor = 0
+            elif kind == 1:
+                predictor = left
+            elif kind == 2:
+                predictor = up
+            elif kind == 3:
+                predictor = (left + up) // 2
+            else:
+                p = left + up - up_left
+                pa, pb, pc = abs(p - left), abs(p - up), abs(p - up_left)
+                predictor = left if pa <= pb and pa <= pc else up if pb <= pc else up_left
+            row[x] = (line[x] + predictor) & 0xFF
+        out[y] = prior = row
+    samples = out.astype(np.uint16).reshape(height, width * channels, 2)
+    return ((samples[..., 0] << 8) | samples[..., 1]).reshape(height, width, channels)
