@@ -374,7 +374,12 @@ def hevc_decode(stream: bytes, parse: bool = False) -> list[av.VideoFrame]:
     pictures, since one packet yields only the first.
     """
     context = av.CodecContext.create("hevc", "r")
-    context.thread_count = 1
+    # A fixed count keeps behaviour the same on every machine; two slice threads take the
+    # wavefront path, which checks entry points (output is bit-exact with any thread count).
+    context.thread_type = "SLICE"
+    context.thread_count = 2
+    # Without these FFmpeg conceals damage and returns a picture from a truncated file.
+    context.options = {"err_detect": "careful+explode"}
     try:
         packets = context.parse(stream) + context.parse(None) if parse else [av.Packet(stream)]
         frames = []

@@ -1,0 +1,67 @@
+"""The model registry: every shipped post-filter network, by name and by selector byte.
+
+A selector byte, once given to a network, is never reused: files written with it must keep
+decoding with the same network. Weights are verified against their sha256 before use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from importlib import resources
+from typing import Any
+
+from rcodec.errors import RcodecError
+
+_REGISTRY_FILE = "registry.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelEntry:
+    """One shipped network and what it is for."""
+
+    name: str
+    selector: int
+    arch: str
+    config: dict[str, Any]
+    codec: str
+    quantizer_range: tuple[int, int]
+    weights: str
+    sha256: str
+    params: int
+    seconds_per_mpx: float | None = None
+    channels: str = "rgb"
+    description: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["quantizer_range"] = list(self.quantizer_range)
+        return data
+
+
+def load_registry() -> list[ModelEntry]:
+    """All registered networks, from the registry file shipped with the package."""
+    path = resources.files("postfilter").joinpath("weights", _REGISTRY_FILE)
+    if not path.is_file():
+        return []
+    entries = []
+    for item in json.loads(path.read_text()):
+        item["quantizer_range"] = tuple(item["quantizer_range"])
+        entries.append(ModelEntry(**item))
+    selectors = [entry.selector for entry in entries]
+    if len(set(selectors)) != len(selectors) or 0 in selectors:
+        raise RcodecError("model registry reuses a selector byte or uses 0")
+    return entries
+
+
+def known_selectors() -> frozenset[int]:
+    return frozenset(entry.selector for entry in load_registry())
+
+
+def find(name_or_selector: str | int) -> ModelEntry:
+    """The registry entry with this name or selector byte."""
+    for entry in load_registry():
+        if name_or_selector in (entry.name, entry.selector):
+            return entry
+    names = ", ".join(entry.name for entry in load_registry()) or "none registered"
+    raise RcodecError(f"unknown post-filter {name_or_selector!r} (known: {names})")

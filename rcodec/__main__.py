@@ -1,0 +1,5 @@
+import sys
+
+from rcodec.cli import main
+
+sys.exit(main())

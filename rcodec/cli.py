@@ -1,0 +1,64 @@
+"""The `rcodec` command: thin argument handling over the library; errors print as one line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rcodec import __version__
+from rcodec.errors import RcodecError
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from rcodec.commands import COMMANDS
+
+    parser = argparse.ArgumentParser(
+        prog="rcodec",
+        description="Compress image datasets to a bit-rate target with BPG or JPEG and restore "
+                    "them with learned post-filters.")
+    parser.add_argument("--version", action="version", version=f"rcodec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for spec in COMMANDS:
+        child = sub.add_parser(spec.name, help=spec.help, description=spec.help)
+        spec.add_arguments(child)
+        child.set_defaults(handler=spec.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except RcodecError as error:
+        print(f"rcodec {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"rcodec {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as error:
+        print(f"rcodec {args.command}: error: {error.filename}: {error.strerror}",
+              file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"rcodec {args.command}: error: out of memory", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

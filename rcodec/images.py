@@ -1,0 +1,107 @@
+"""Reading and writing images with one-line errors, pixel caps and atomic output."""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+import codec.bpg  # noqa: F401  (registers the BPG plugin with Pillow)
+from rcodec.errors import FormatError, RcodecError
+from rcodec.fileio import atomic_write_bytes
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pgm",
+                            ".pnm", ".webp", ".bpg", ".gif"})
+
+
+def open_image(path: str | os.PathLike[str]) -> Image.Image:
+    """Open and fully load an image file; any failure becomes a FormatError naming the file."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise RcodecError(f"{path}: cannot read ({error.strerror or error})") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            image.load()
+    except RcodecError as error:
+        raise FormatError(f"{path}: {error}") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise FormatError(f"{path}: {error}") from None
+    except Exception as error:  # Pillow raises many types on malformed files
+        raise FormatError(f"{path}: not a readable image ({error})") from None
+    return image
+
+
+def to_rgb(image: Image.Image) -> np.ndarray:
+    """HxWx3 uint8 RGB: gray is replicated, alpha dropped, 16-bit samples rounded to 8 bits."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        wide = np.clip(np.asarray(image, dtype=np.int64), 0, 65535)
+        gray = ((wide * 255 + 32767) // 65535).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if image.mode == "F":
+        gray = np.clip(np.rint(np.asarray(image)), 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    return np.asarray(image.convert("RGB"))
+
+
+def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
+    """An image file as HxWx3 uint8 RGB (what the sweep, plan and metrics work on)."""
+    return to_rgb(open_image(path))
+
+
+def list_images(directory: str | os.PathLike[str]) -> list[Path]:
+    """The image files directly inside `directory`, sorted by name."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise RcodecError(f"{directory}: not a directory")
+    paths = sorted(p for p in directory.iterdir()
+                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise RcodecError(f"{directory}: no images found "
+                          f"(looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    stems = [p.stem for p in paths]
+    duplicates = sorted({s for s in stems if stems.count(s) > 1})
+    if duplicates:
+        raise RcodecError(f"{directory}: several images share the name {duplicates[0]!r}; "
+                          "outputs are named after the stem, so stems must be unique")
+    return paths
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    """Encode a uint8 gray/RGB/RGBA (or uint16 RGB) array as PNG."""
+    if array.dtype == np.uint16 and array.ndim == 3:
+        return _png16(array)
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def write_png(path: str | os.PathLike[str], array: np.ndarray) -> None:
+    """Write an image array as PNG, atomically."""
+    atomic_write_bytes(path, png_bytes(array))
+
+
+def _png16(array: np.ndarray) -> bytes:
+    """16-bit RGB(A) PNG, which Pillow cannot write."""
+    import struct
+    import zlib
+
+    height, width, channels = array.shape
+    color_type = {3: 2, 4: 6}[channels]
+    rows = array.astype(">u2").reshape(height, width * channels).view(np.uint8)
+    raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1).tobytes()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", width, height, 16, color_type, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
