@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
-# Run as a script, this file's folder comes first on sys.path and its name would shadow the
-# `codec` package.
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+import _bootstrap  # noqa: F401  (must precede the project imports)
+import numpy as np
+from PIL import Image
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from codec import bpg  # noqa: E402
-from codec import bpg_pixels as px  # noqa: E402
-from codec.hevc import x265_encode  # noqa: E402
+from codec import bpg
+from codec import bpg_pixels as px
+from codec.hevc import x265_encode
 
 DEFAULT_IMAGE = Path(__file__).parent.parent / "tests" / "data" / "bpg" / "coffee768x512.png"
 

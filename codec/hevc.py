@@ -9,6 +9,8 @@ decoder (through PyAV) reads the stream. Every x265 and decoder parameter is set
 from __future__ import annotations
 
 import dataclasses
+import functools
+import re
 from fractions import Fraction
 
 import av
@@ -402,3 +404,18 @@ def frame_planes(frame: av.VideoFrame, bit_depth: int) -> list[np.ndarray]:
         data = np.frombuffer(memoryview(plane), dtype, count=stride * plane.height)
         planes.append(data.reshape(plane.height, stride)[:, : plane.width])
     return planes
+
+
+@functools.lru_cache(maxsize=1)
+def x265_version() -> str | None:
+    """x265's version string, read from the info SEI it writes when asked."""
+    context = av.CodecContext.create("libx265", "w")
+    context.width = context.height = 16
+    context.pix_fmt = "gray"
+    context.time_base = Fraction(1, 25)
+    context.options = {"x265-params": "info=1:log-level=none"}
+    frame = av.VideoFrame(16, 16, "gray")
+    frame.planes[0].update(bytes(frame.planes[0].buffer_size))
+    stream = b"".join(bytes(p) for p in context.encode(frame) + context.encode(None))
+    match = re.search(rb"x265 \(build \d+\) - ([\w.+\-]+)", stream)
+    return match.group(1).decode() if match else None

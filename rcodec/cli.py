@@ -12,6 +12,7 @@ from typing import Any
 from rcodec import __version__
 from rcodec.errors import RcodecError
 
+
 def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, default=_json_default))
 

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 from collections.abc import Callable
 
-from rcodec.commands import codec_commands
+from rcodec.commands import codec_commands, job_commands
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,4 +26,18 @@ COMMANDS = [
                 codec_commands.add_metrics_arguments, codec_commands.run_metrics),
     CommandSpec("info", "print the header fields of a .bpg, .jpg or .rcb file",
                 codec_commands.add_info_arguments, codec_commands.run_info),
+    CommandSpec("sweep", "encode every image at many quantizers and filters; write the table",
+                job_commands.add_sweep_arguments, job_commands.run_sweep_command),
+    CommandSpec("plan", "choose one quantizer and filter per image under the budgets",
+                job_commands.add_plan_arguments, job_commands.run_plan),
+    CommandSpec("compress", "sweep, plan and write one container per image plus a manifest",
+                job_commands.add_compress_arguments, job_commands.run_compress),
+    CommandSpec("decompress", "decode every container of a compressed folder to PNG",
+                job_commands.add_decompress_arguments, job_commands.run_decompress),
+    CommandSpec("evaluate", "pooled and mean PSNR, MS-SSIM of decoded images vs originals",
+                job_commands.add_evaluate_arguments, job_commands.run_evaluate),
+    CommandSpec("demo", "the quick start: compress, decompress and evaluate the samples",
+                job_commands.add_demo_arguments, job_commands.run_demo),
+    CommandSpec("models", "list the registered post-filter networks",
+                codec_commands.add_models_arguments, codec_commands.run_models),
 ]

@@ -171,3 +171,23 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as error:
         raise RcodecError(f"{path}: cannot read ({error.strerror or error})") from None
+
+
+def add_models_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help="print a JSON list (name, selector, codec, arch, params, "
+                             "seconds_per_mpx, sha256, ...)")
+
+
+def run_models(args: argparse.Namespace) -> int:
+    entries = registry.load_registry()
+    if args.json:
+        print_json([entry.to_json() for entry in entries])
+        return 0
+    if not entries:
+        print("no post-filter networks registered")
+    for e in entries:
+        speed = f"{e.seconds_per_mpx:.2f} s/MP" if e.seconds_per_mpx else "not calibrated"
+        print(f"{e.selector:>3}  {e.name:<20} {e.codec:<5} {e.arch:<8} {e.params:>9,} params  "
+              f"{e.quantizer_range[0]}-{e.quantizer_range[1]}  {speed}")
+    return 0

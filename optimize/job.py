@@ -1,0 +1,191 @@
+"""The main job: sweep, plan and write one container per image; decompress; evaluate."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from codec import container
+from optimize.cache import SweepCache
+from optimize.plan import Plan, budget_bytes_for_bpp, solve
+from optimize.sweep import ImageSweeper, SweepRequest, run_sweep
+from optimize.table import plan_rows, plan_summary, to_candidates, total_pixels
+from rcodec import metrics
+from rcodec.errors import BudgetError, RcodecError, in_file
+from rcodec.fileio import atomic_write_bytes, atomic_write_text
+from rcodec.images import list_images, read_rgb, write_png
+from rcodec.pipeline import decode_bytes
+
+Progress = Callable[[int], None] | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """A total size budget (bpp as the CLIC rules count it, or bytes) and optional decode time."""
+
+    bpp: float | str | None = None
+    bytes: int | None = None
+    decode_seconds: float | None = None
+
+    def max_bytes(self, pixels: int) -> int:
+        if (self.bpp is None) == (self.bytes is None):
+            raise RcodecError("give exactly one of a bpp target and a byte budget")
+        return int(self.bytes) if self.bytes is not None else budget_bytes_for_bpp(self.bpp,
+                                                                                   pixels)
+
+
+def plan_rows_for(rows: list[dict], budget: Budget, solver: str = "auto",
+                  time_limit: float = 60.0) -> tuple[Plan, int]:
+    """Solve the plan of a sweep table under a budget; return it and the byte budget."""
+    candidates, _ = to_candidates(rows)
+    max_bytes = budget.max_bytes(total_pixels(rows))
+    return solve(candidates, max_bytes, budget.decode_seconds, solver, time_limit), max_bytes
+
+
+def _names_to_rows_index(rows: list[dict]) -> list[dict]:
+    """Rows sorted by image name, the order `to_candidates` numbers images in."""
+    return sorted(rows, key=lambda r: (r["image"], r["quantizer"], r["filter"]))
+
+
+def clipped_images(rows: list[dict], plan: Plan, quantizer_range: tuple[int, int],
+                   ) -> dict[str, int]:
+    """Images whose chosen quantizer sits on their window's edge (not the codec's): the edge."""
+    low, high = quantizer_range
+    window: dict[str, list[int]] = {}
+    for row in rows:
+        window.setdefault(row["image"], []).append(row["quantizer"])
+    clipped = {}
+    for index in plan.choice:
+        row = rows[int(index)]
+        q, qs = row["quantizer"], window[row["image"]]
+        if (q == min(qs) and q != low) or (q == max(qs) and q != high):
+            clipped[row["image"]] = q
+    return clipped
+
+
+def sweep_and_plan(paths: Sequence[Path], request: SweepRequest, budget: Budget,
+                   cache_root: Path, jobs: int = -1, backend: str | None = None,
+                   solver: str = "auto", progress: Progress = None,
+                   ) -> tuple[list[dict], Plan, int]:
+    """Sweep, plan, and widen any adaptive window the optimum touches until none is clipped."""
+    rows = _names_to_rows_index(run_sweep(paths, request, cache_root, jobs, backend, progress))
+    quantizer_range = request.codec.build().quantizer_range
+    while True:
+        plan, max_bytes = plan_rows_for(rows, budget, solver)
+        clipped = clipped_images(rows, plan, quantizer_range) if request.quantizers is None \
+            else {}
+        if not clipped:
+            return rows, plan, max_bytes
+        extra = dict(request.extra)
+        for name, edge in clipped.items():
+            extra[name] = tuple(extra.get(name, ())) + tuple(
+                range(edge - request.half_width, edge + request.half_width + 1))
+        request = dataclasses.replace(request, extra=extra)
+        again = [p for p in paths if p.name in clipped]
+        fresh = run_sweep(again, request, cache_root, jobs, backend)
+        rows = _names_to_rows_index([r for r in rows if r["image"] not in clipped] + fresh)
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of everything that determines the output bytes."""
+    import av
+    from PIL import features
+
+    from codec.hevc import x265_version
+    from rcodec import __version__
+
+    return {"rcodec": __version__, "pyav": av.__version__,
+            "libavcodec": ".".join(map(str, av.library_versions["libavcodec"])),
+            "x265": x265_version(), "libjpeg_turbo": features.version("libjpeg_turbo")}
+
+
+def compress(images_dir: Path, out_dir: Path, budget: Budget, request: SweepRequest,
+             cache_root: Path, jobs: int = -1, backend: str | None = None,
+             solver: str = "auto", progress: Progress = None) -> dict:
+    """Write OUT/<stem>.rcb for every image under the plan, plus OUT/manifest.json."""
+    paths = list_images(images_dir)
+    rows, plan, max_bytes = sweep_and_plan(paths, request, budget, cache_root, jobs, backend,
+                                           solver, progress)
+    cache = SweepCache(cache_root)
+    by_name = {p.name: p for p in paths}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    chosen = plan_rows(rows, plan)
+    selectors = {spec.name: spec.selector for spec in request.filters}
+    written = 0
+    for row in chosen:
+        sweeper = ImageSweeper(by_name[row["image"]], request.codec, cache)
+        data = container.pack(selectors[row["filter"]], sweeper.payload(row["quantizer"]))
+        if len(data) != row["bytes"]:
+            raise RcodecError(f"{row['image']}: cached bitstream changed size; clear the cache")
+        atomic_write_bytes(out_dir / f"{Path(row['image']).stem}.rcb", data)
+        written += len(data)
+    planned = {f"{Path(r['image']).stem}.rcb" for r in chosen}
+    for stale in out_dir.glob("*.rcb"):
+        if stale.name not in planned:
+            stale.unlink()
+    if written > max_bytes:
+        raise BudgetError(f"wrote {written} bytes, over the budget of {max_bytes}")
+    summary = plan_summary(rows, plan, max_bytes, budget.decode_seconds)
+    manifest = {"summary": summary, "budget": dataclasses.asdict(budget),
+                "codec": {"name": request.codec.name, "options": dict(request.codec.options)},
+                "filters": [spec.name for spec in request.filters],
+                "plan": chosen, "versions": versions()}
+    atomic_write_text(out_dir / "manifest.json", json.dumps(manifest, indent=2))
+    return manifest
+
+
+def decompress(in_dir: Path, png_dir: Path, jobs: int = -1, progress: Progress = None,
+               ) -> list[Path]:
+    """Decode every OUT/*.rcb into PNG_DIR/<stem>.png, in parallel."""
+    from joblib import Parallel, delayed
+
+    files = sorted(Path(in_dir).glob("*.rcb"))
+    if not files:
+        raise RcodecError(f"{in_dir}: no .rcb files to decompress")
+    png_dir.mkdir(parents=True, exist_ok=True)
+    outputs = []
+    runner = Parallel(n_jobs=jobs, return_as="generator_unordered")
+    for target in runner(delayed(_decode_one)(f, png_dir) for f in files):
+        outputs.append(target)
+        if progress:
+            progress(1)
+    return sorted(outputs)
+
+
+def _decode_one(source: Path, png_dir: Path) -> Path:
+    try:
+        image = decode_bytes(source.read_bytes())
+    except RcodecError as error:
+        raise in_file(source, error) from None
+    target = png_dir / f"{source.stem}.png"
+    write_png(target, image)
+    return target
+
+
+def evaluate(original_dir: Path, decoded_dir: Path) -> dict:
+    """Pooled PSNR (CLIC), mean per-image PSNR and MS-SSIM of decoded images vs originals."""
+    originals = list_images(original_dir)
+    per_image = []
+    for original in originals:
+        decoded = Path(decoded_dir) / f"{original.stem}.png"
+        if not decoded.exists():
+            raise RcodecError(f"{decoded}: missing (no decoded image for {original.name})")
+        reference, output = read_rgb(original), read_rgb(decoded)
+        if reference.shape != output.shape:
+            raise RcodecError(f"{decoded}: size differs from {original}")
+        error = metrics.sse(output, reference)
+        per_image.append({"image": original.name, "pixels": reference.shape[0]
+                          * reference.shape[1], "sse": error,
+                          "psnr": metrics.psnr_from_sse(error, reference.size),
+                          "ms_ssim": metrics.ms_ssim(output, reference)})
+    pixels = sum(r["pixels"] for r in per_image)
+    total = sum(r["sse"] for r in per_image)
+    return {"images": len(per_image), "pixels": pixels, "total_sse": total,
+            "pooled_psnr": metrics.pooled_psnr(total, 3 * pixels),
+            "mean_psnr": float(np.mean([r["psnr"] for r in per_image])),
+            "mean_ms_ssim": float(np.mean([r["ms_ssim"] for r in per_image])),
+            "per_image": per_image}

@@ -1,0 +1,247 @@
+"""The sweep: every image x candidate quantizer x post-filter, measured on the real output.
+
+Each row describes exactly what the decoder will output for that choice: the bitstream is
+encoded once, cached, and later written unchanged by `compress`; quality is measured on the
+decoded (and filtered) pixels, never estimated. Images run in parallel with joblib.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from codec import container
+from codec.base import Codec
+from optimize.cache import SweepCache, digest
+from rcodec import __version__, metrics
+from rcodec.images import read_rgb
+from rcodec.pipeline import make_codec
+
+#: Columns of the sweep table, in order.
+COLUMNS = ("image", "codec", "quantizer", "filter", "bytes", "sse", "pixels", "psnr", "ms_ssim",
+           "decode_seconds", "decode_time_source")
+
+
+@dataclasses.dataclass(frozen=True)
+class CodecSpec:
+    """A codec by name and encoder options: everything that determines the bitstream."""
+
+    name: str = "bpg"
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def build(self) -> Codec:
+        return make_codec(self.name, **dict(self.options))
+
+    def key(self) -> dict[str, Any]:
+        import av
+
+        return {"codec": self.name, "options": dict(self.options), "rcodec": __version__,
+                "libav": av.library_versions.get("libavcodec")}
+
+
+@dataclasses.dataclass(frozen=True)
+class FilterSpec:
+    """A post-filter candidate: its name, selector byte, and the hash of its weights."""
+
+    name: str
+    selector: int
+    sha256: str
+
+    def apply(self, decoded: np.ndarray, payload: bytes) -> np.ndarray:
+        if self.selector == container.NO_FILTER:
+            return decoded
+        from postfilter import registry
+        from postfilter.inference import apply_filter
+
+        return apply_filter(registry.find(self.name), decoded, payload)
+
+
+NO_FILTER = FilterSpec("none", container.NO_FILTER, "")
+
+
+def image_digest(rgb: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(rgb).tobytes() + str(rgb.shape).encode()
+                          ).hexdigest()
+
+
+class ImageSweeper:
+    """Measures one image's candidates, through the cache."""
+
+    def __init__(self, path: Path, codec: CodecSpec, cache: SweepCache) -> None:
+        self.path = path
+        self.rgb = read_rgb(path)
+        self.pixels = self.rgb.shape[0] * self.rgb.shape[1]
+        self.codec_spec = codec
+        self.codec = codec.build()
+        self.cache = cache
+        self._base_key = {"image": image_digest(self.rgb), **codec.key()}
+
+    def payload_key(self, quantizer: int) -> str:
+        return digest({**self._base_key, "quantizer": quantizer})
+
+    def payload(self, quantizer: int) -> bytes:
+        """The codec's bitstream at this quantizer (from the cache when there)."""
+        key = self.payload_key(quantizer)
+        data = self.cache.get_bytes(key)
+        if data is None:
+            data = self.codec.encode(self.rgb, quantizer)
+            self.cache.put_bytes(key, data)
+        return data
+
+    def bpp(self, quantizer: int) -> float:
+        return 8 * (len(self.payload(quantizer)) + 1) / self.pixels
+
+    def rows(self, quantizers: Iterable[int], filters: Sequence[FilterSpec]) -> list[dict]:
+        out = []
+        for quantizer in quantizers:
+            out.extend(self._rows_at(quantizer, filters))
+        return out
+
+    def _rows_at(self, quantizer: int, filters: Sequence[FilterSpec]) -> list[dict]:
+        payload = self.payload(quantizer)
+        keys = {f.name: digest({"payload": self.payload_key(quantizer), "filter": f.name,
+                                "weights": f.sha256}) for f in filters}
+        records = {name: self.cache.get_json(key) for name, key in keys.items()}
+        missing = [f for f in filters if records[f.name] is None]
+        if missing:
+            start = time.perf_counter()
+            decoded = self.codec.decode(payload)
+            codec_seconds = time.perf_counter() - start
+            for spec in missing:
+                start = time.perf_counter()
+                output = spec.apply(decoded, payload)
+                seconds = codec_seconds + time.perf_counter() - start
+                record = {"sse": metrics.sse(output, self.rgb),
+                          "ms_ssim": metrics.ms_ssim(output, self.rgb),
+                          "decode_seconds": seconds}
+                self.cache.put_json(keys[spec.name], record)
+                records[spec.name] = record
+        rows = []
+        for spec in filters:
+            record = records[spec.name]
+            rows.append({
+                "image": self.path.name, "codec": self.codec_spec.name, "quantizer": quantizer,
+                "filter": spec.name, "bytes": len(payload) + 1, "sse": record["sse"],
+                "pixels": self.pixels,
+                "psnr": metrics.psnr_from_sse(record["sse"], 3 * self.pixels),
+                "ms_ssim": record["ms_ssim"], "decode_seconds": record["decode_seconds"],
+                "decode_time_source": "measured"})
+        return rows
+
+
+# --- candidate quantizers ---------------------------------------------------------------------
+
+
+def quantizer_window(sweeper: ImageSweeper, target_bpp: float, half_width: int) -> list[int]:
+    """Quantizers around the one whose rate is closest to the target, `half_width` each side.
+
+    Brackets the target from a typical quantizer with growing steps, then bisects; every probe
+    is cached, and most fall inside the window that is swept anyway.
+    """
+    low, high = sweeper.codec.quantizer_range
+    by_rate = list(range(low, high + 1))  # ordered so that the rate falls along the list
+    if not sweeper.codec.quantizer_lowers_rate:
+        by_rate.reverse()
+    guess = 38 if sweeper.codec.quantizer_lowers_rate else 50
+    i = by_rate.index(min(max(guess, low), high))
+    last = len(by_rate) - 1
+
+    def over(index: int) -> bool:
+        return sweeper.bpp(by_rate[index]) > target_bpp
+
+    step = 4
+    if over(i):  # too many bits: look towards lower rates
+        above, below = i, min(i + step, last)
+        while over(below) and below < last:
+            above, below, step = below, min(below + 2 * step, last), 2 * step
+    else:
+        above, below = max(i - step, 0), i
+        while not over(above) and above > 0:
+            above, below, step = max(above - 2 * step, 0), above, 2 * step
+    while below - above > 1:
+        middle = (above + below) // 2
+        if over(middle):
+            above = middle
+        else:
+            below = middle
+    best = min((by_rate[above], by_rate[below]),
+               key=lambda q: abs(sweeper.bpp(q) - target_bpp))
+    return list(range(max(low, best - half_width), min(high, best + half_width) + 1))
+
+
+def parse_quantizers(text: str) -> list[int]:
+    """'38:42' (inclusive), '30:50:2' (with a step) or '30,35,40'."""
+    try:
+        if ":" in text:
+            parts = [int(p) for p in text.split(":")]
+            start, stop = parts[0], parts[1]
+            stride = parts[2] if len(parts) > 2 else 1
+            if len(parts) > 3 or stride <= 0:
+                raise ValueError
+            return list(range(min(start, stop), max(start, stop) + 1, stride))
+        return sorted({int(p) for p in text.split(",")})
+    except ValueError:
+        from rcodec.errors import RcodecError
+
+        raise RcodecError(
+            f"cannot read quantizers {text!r} (use 38:42, 30:50:2 or 30,35)") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepRequest:
+    """What to sweep: codec, candidate quantizers (or an adaptive window) and filters."""
+
+    codec: CodecSpec
+    filters: tuple[FilterSpec, ...] = (NO_FILTER,)
+    quantizers: tuple[int, ...] | None = None  # None: adaptive window around target_bpp
+    target_bpp: float = 0.15
+    half_width: int = 4
+    extra: dict[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
+
+
+def sweep_one(path: Path, request: SweepRequest, cache_root: str) -> list[dict]:
+    """All rows for one image (the unit of parallel work)."""
+    sweeper = ImageSweeper(path, request.codec, SweepCache(cache_root))
+    if request.quantizers is not None:
+        quantizers = set(request.quantizers)
+    else:
+        quantizers = set(quantizer_window(sweeper, request.target_bpp, request.half_width))
+    quantizers |= set(request.extra.get(path.name, ()))
+    low, high = sweeper.codec.quantizer_range
+    quantizers = {q for q in quantizers if low <= q <= high}
+    return sweeper.rows(sorted(quantizers), request.filters)
+
+
+def run_sweep(paths: Sequence[Path], request: SweepRequest, cache_root: str | Path,
+              jobs: int = -1, backend: str | None = None,
+              progress: Callable[[int], None] | None = None) -> list[dict]:
+    """Sweep every image in parallel; rows come back in the order of `paths`."""
+    from joblib import Parallel, delayed, parallel_config
+
+    results: dict[Path, list[dict]] = {}
+    tasks = (delayed(_tagged)(path, request, str(cache_root)) for path in paths)
+    # parallel_config, unlike Parallel(backend=...), registers external backends such as dask.
+    config = {"n_jobs": jobs} | ({"backend": backend} if backend else {})
+    with parallel_config(**config):
+        for path, rows in Parallel(return_as="generator_unordered")(tasks):
+            results[path] = rows
+            if progress:
+                progress(1)
+    return [row for path in paths for row in results[path]]
+
+
+def _tagged(path: Path, request: SweepRequest, cache_root: str) -> tuple[Path, list[dict]]:
+    from rcodec.errors import RcodecError, in_file
+
+    try:
+        return path, sweep_one(path, request, cache_root)
+    except RcodecError as error:
+        if str(path) in str(error):
+            raise
+        raise in_file(path, error) from None
