@@ -1,0 +1,198 @@
+"""Running a post-filter on an image: whole or in overlapping tiles, with identical results.
+
+Tiling is overlap-save: each tile of output pixels is computed from an input window grown by
+the network's receptive radius on every side (clipped at the image border, where the
+convolutions' own zero padding then sees exactly what it sees on the whole image), and the
+halo is thrown away. The output is the whole-image output up to float rounding, and the tile
+grid depends only on the image size and the tile size, so results are reproducible.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import threading
+from collections.abc import Iterator
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from postfilter.models import build, receptive_radius
+from postfilter.registry import ModelEntry
+from postfilter.weights import load_weights
+from rcodec.errors import RcodecError
+
+#: Tile size (output pixels per side) used by `apply_filter`, i.e. by every decode and by the
+#: sweep, so that the sweep measures exactly the pixels the decoder outputs.
+DEFAULT_TILE = 512
+
+#: Memory budget for activations when `restore` picks the tiling itself (bytes).
+DEFAULT_MAX_MEMORY = 1_500_000_000
+
+#: Activations of the widest layer alive at once (block input, the long skip, two temporaries).
+LIVE_TENSORS = 4
+
+#: Smallest tile `choose_tile` returns, and the multiple it rounds down to.
+TILE_STEP = 32
+
+Precision = Literal["fp32", "bf16"]
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, not the machine's total)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run with `threads` intra-op threads (default: available cores), then restore the old."""
+    wanted = threads or available_cores()
+    old = torch.get_num_threads()
+    if wanted != old:
+        torch.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        if wanted != old:
+            torch.set_num_threads(old)
+
+
+def widest_layer(model: nn.Module) -> int:
+    """Channels of the widest activation: the model's `widest()`, or its widest convolution."""
+    own = getattr(model, "widest", None)
+    if callable(own):
+        return int(own())
+    widths = [m.out_channels for m in model.modules() if isinstance(m, nn.Conv2d)]
+    return max(widths, default=3)
+
+
+def bytes_per_pixel(model: nn.Module, precision: Precision = "fp32") -> int:
+    """Estimated activation memory per pixel of a window: widest maps x sample size x live
+    tensors, plus the float input and output."""
+    sample = 2 if precision == "bf16" else 4
+    return widest_layer(model) * sample * LIVE_TENSORS + 2 * 3 * 4
+
+
+def choose_tile(model: nn.Module, max_memory: int, precision: Precision = "fp32") -> int:
+    """The largest tile side (a multiple of TILE_STEP) whose haloed window fits the budget."""
+    radius = receptive_radius(model)
+    window = math.isqrt(max(0, max_memory // bytes_per_pixel(model, precision)))
+    tile = (window - 2 * radius) // TILE_STEP * TILE_STEP
+    return max(tile, TILE_STEP)
+
+
+def tile_grid(height: int, width: int, tile: int) -> list[tuple[int, int, int, int]]:
+    """Output tiles (y0, y1, x0, x1), row by row: a function of the sizes only."""
+    if tile < 1:
+        raise RcodecError(f"tile size must be positive, got {tile}")
+    return [(y, min(y + tile, height), x, min(x + tile, width))
+            for y in range(0, height, tile) for x in range(0, width, tile)]
+
+
+def _check_rgb(rgb: np.ndarray) -> None:
+    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8:
+        raise RcodecError("post-filter input must be a uint8 numpy array")
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise RcodecError(f"post-filter input must be HxWx3 RGB, got shape {rgb.shape} "
+                          "(convert gray or RGBA to RGB first)")
+    if rgb.shape[0] < 1 or rgb.shape[1] < 1:
+        raise RcodecError(f"post-filter input is empty: shape {rgb.shape}")
+
+
+def _run(model: nn.Module, window: np.ndarray, device: torch.device,
+         precision: Precision) -> np.ndarray:
+    """The model on one uint8 HxWx3 window; float32 HxWx3 on the 0..255 scale."""
+    # HxWxC memory viewed as 1xCxHxW is already channels_last. (A copy: torch wants the
+    # array writable, and the caller's may not be.)
+    x = torch.from_numpy(np.array(window, copy=True)).permute(2, 0, 1).unsqueeze(0)
+    x = x.to(device=device, dtype=torch.float32).div_(255.0)
+    x = x.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(device_type=device.type, dtype=torch.bfloat16,
+                        enabled=precision == "bf16"):
+        y = model(x)
+    y = y.float().mul_(255.0)
+    return y[0].permute(1, 2, 0).to("cpu").numpy()
+
+
+def restore(model: nn.Module, rgb_uint8: np.ndarray, tile: int | None = None,
+            max_memory: int | None = None, *, precision: Precision = "fp32",
+            threads: int | None = None) -> np.ndarray:
+    """The model's output for an HxWx3 uint8 image: float32 HxWx3 on 0..255, not clamped.
+
+    `tile`: output tile side for overlap-save tiling; None lets the memory budget decide
+    (whole image when its activations fit in `max_memory` bytes, default DEFAULT_MAX_MEMORY,
+    else the largest tile that fits). Either way the result equals whole-image inference up
+    to float rounding (<= 1e-4 here). `threads`: intra-op threads (default: available cores).
+    """
+    _check_rgb(rgb_uint8)
+    if precision not in ("fp32", "bf16"):
+        raise RcodecError(f"precision must be fp32 or bf16, got {precision!r}")
+    height, width = rgb_uint8.shape[:2]
+    if tile is None:
+        budget = DEFAULT_MAX_MEMORY if max_memory is None else max_memory
+        whole = height * width * bytes_per_pixel(model, precision) <= budget
+        tile = max(height, width) if whole else choose_tile(model, budget, precision)
+    radius = receptive_radius(model)
+    device = next(model.parameters()).device
+    out = np.empty((height, width, 3), np.float32)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch_threads(threads), torch.inference_mode():
+            for y0, y1, x0, x1 in tile_grid(height, width, tile):
+                wy0, wy1 = max(y0 - radius, 0), min(y1 + radius, height)
+                wx0, wx1 = max(x0 - radius, 0), min(x1 + radius, width)
+                result = _run(model, rgb_uint8[wy0:wy1, wx0:wx1], device, precision)
+                out[y0:y1, x0:x1] = result[y0 - wy0 : y1 - wy0, x0 - wx0 : x1 - wx0]
+    finally:
+        model.train(was_training)
+    return out
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Round to the nearest integer (halves to even, np.rint) and clip to 0..255."""
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+# --- registered filters -------------------------------------------------------------------
+
+_MODELS: dict[tuple[str, str], nn.Module] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def load_model(entry: ModelEntry) -> nn.Module:
+    """The entry's network with its verified weights, ready for inference (cached per
+    name and sha256, so a decode of many files builds it once)."""
+    key = (entry.name, entry.sha256)
+    with _MODELS_LOCK:
+        model = _MODELS.get(key)
+        if model is None:
+            model = build(entry.arch, **entry.config)
+            state = load_weights(entry, entry.sha256)
+            try:
+                model.load_state_dict(state, strict=True)
+            except RuntimeError as error:
+                raise RcodecError(f"post-filter {entry.name!r}: weights do not fit "
+                                  f"architecture {entry.arch!r} ({error})") from None
+            model.eval().requires_grad_(False)
+            model = model.to(memory_format=torch.channels_last)
+            _MODELS[key] = model
+    return model
+
+
+def apply_filter(entry: ModelEntry, decoded: np.ndarray, payload: bytes) -> np.ndarray:
+    """A registered post-filter on a decoded HxWx3 uint8 RGB image; uint8 RGB of the same size.
+
+    Always tiled with DEFAULT_TILE, so the output depends only on the image and the weights.
+    Gray or RGBA input raises RcodecError (callers convert first). `payload` (the codec
+    bitstream) is unused by pixel-domain networks; DCT-domain ones will read it.
+    """
+    del payload  # pixel-domain networks only see pixels
+    _check_rgb(decoded)
+    return to_uint8(restore(load_model(entry), decoded, tile=DEFAULT_TILE))

@@ -1,0 +1,390 @@
+"""Training a post-filter on (decoded, original) pairs, resumable after being killed.
+
+Everything is written atomically and without pickle: weights and Adam's moments as
+safetensors, scalars as JSON. Batches are drawn from an rng seeded by (seed, step), so a
+resumed run sees the same batches as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from postfilter.data import PairDataset, centre_crop
+from postfilter.inference import restore, to_uint8, torch_threads
+from postfilter.models import build, parameter_count, receptive_radius
+from postfilter.weights import (
+    parse_safetensors,
+    read_metadata,
+    save_weights,
+    sha256_hex,
+    tensors_to_bytes,
+)
+from rcodec import metrics
+from rcodec.errors import RcodecError
+from rcodec.fileio import atomic_write_bytes, atomic_write_text
+
+CHECKPOINT = "checkpoint.safetensors"
+OPTIMIZER = "optimizer.safetensors"
+STATE = "state.json"
+BEST = "best.safetensors"
+LOG = "log.csv"
+REPORT = "report.json"
+LOG_COLUMNS = ("step", "loss", "lr", "val_psnr", "val_psnr_codec")
+
+#: Config fields that may change when a run is resumed (they do not alter what is learnt).
+RESUMABLE_CHANGES = frozenset({"out_dir", "max_steps", "val_every", "checkpoint_every",
+                               "log_every", "patience", "device", "progress", "threads",
+                               "cache_dir"})
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """One training run. Steps count optimizer updates; `patience` counts validations
+    without a new best PSNR before stopping early (0: never stop early)."""
+
+    arch: str
+    codec: str
+    quantizer: int
+    data_dir: str
+    val_dir: str
+    out_dir: str
+    batch_size: int = 16
+    crop: int = 96
+    lr: float = 1e-3
+    lr_halve_every: int = 100_000
+    max_steps: int = 300_000
+    val_every: int = 1_000
+    patience: int = 10
+    seed: int = 0
+    device: str = "auto"
+    downscale: int = 1
+    checkpoint_every: int = 1_000
+    log_every: int = 100
+    val_crop: int | None = 256
+    arch_config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    cache_dir: str | None = None
+    threads: int | None = None
+    progress: bool = True
+
+    def identity(self) -> dict[str, Any]:
+        """The fields a resumed run must share with the run that wrote the checkpoint."""
+        out = {k: v for k, v in dataclasses.asdict(self).items() if k not in RESUMABLE_CHANGES}
+        out["data_dir"] = str(Path(self.data_dir).resolve())
+        out["val_dir"] = str(Path(self.val_dir).resolve())
+        return json.loads(json.dumps(out))
+
+
+@dataclasses.dataclass
+class RunState:
+    """Scalars of a run, saved with every checkpoint."""
+
+    step: int = 0
+    best_val_psnr: float = -math.inf
+    best_step: int = 0
+    bad_validations: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["best_val_psnr"] = _finite_or_none(self.best_val_psnr)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunState:
+        best = data.get("best_val_psnr")
+        return cls(step=int(data["step"]),
+                   best_val_psnr=-math.inf if best is None else float(best),
+                   best_step=int(data.get("best_step", 0)),
+                   bad_validations=int(data.get("bad_validations", 0)))
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' is CUDA when present, else CPU; anything else is passed to torch."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """Step decay: halved every `lr_halve_every` steps (step counts from 1)."""
+    return config.lr * 0.5 ** ((step - 1) // config.lr_halve_every)
+
+
+# --- optimizer state without pickle ---------------------------------------------------------
+
+
+def optimizer_to_safetensors(optimizer: torch.optim.Optimizer, step: int) -> bytes:
+    """Tensors of the optimizer's state flattened to 'state.<param>.<name>', everything else
+    (param groups, non-tensor state) as JSON in the safetensors metadata."""
+    state_dict = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for index, values in state_dict["state"].items():
+        for name, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"state.{index}.{name}"] = value
+            else:
+                scalars.setdefault(str(index), {})[name] = value
+    meta = {"step": str(step),
+            "scalars": json.dumps({"state": scalars, "param_groups": state_dict["param_groups"]})}
+    return tensors_to_bytes(tensors, meta)
+
+
+def optimizer_from_safetensors(data: bytes, source: object) -> tuple[dict[str, Any], int]:
+    """The optimizer state dict (for load_state_dict) and the step it was saved at."""
+    tensors = parse_safetensors(data, source)
+    meta = read_metadata(data)
+    scalars = json.loads(meta["scalars"])
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        _, index, name = key.split(".", 2)
+        state.setdefault(int(index), {})[name] = value
+    for index, values in scalars["state"].items():
+        state.setdefault(int(index), {}).update(values)
+    groups = scalars["param_groups"]
+    for group in groups:
+        if isinstance(group.get("betas"), list):
+            group["betas"] = tuple(group["betas"])
+    return {"state": state, "param_groups": groups}, int(meta["step"])
+
+
+# --- checkpoints ------------------------------------------------------------------------------
+
+
+def save_checkpoint(out_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                    run: RunState, config: TrainConfig) -> None:
+    """Optimizer first, then the weights (whose metadata is the authoritative run state),
+    then state.json, a readable mirror. Each write is atomic; a kill between the writes
+    leaves at worst an optimizer a few steps ahead of the weights, which resuming accepts."""
+    opt_bytes = optimizer_to_safetensors(optimizer, run.step)
+    atomic_write_bytes(out_dir / OPTIMIZER, opt_bytes)
+    meta = {"state": json.dumps(run.to_json()), "config": json.dumps(config.identity())}
+    model_sha = save_weights(model, out_dir / CHECKPOINT, metadata=meta)
+    mirror = {**run.to_json(), "config": config.identity(), "checkpoint_sha256": model_sha,
+              "optimizer_sha256": sha256_hex(opt_bytes)}
+    atomic_write_text(out_dir / STATE, json.dumps(mirror, indent=2) + "\n")
+
+
+def load_checkpoint(out_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                    config: TrainConfig) -> RunState | None:
+    """Restore model and optimizer from `out_dir` if it holds a checkpoint of this config."""
+    path = out_dir / CHECKPOINT
+    if not path.is_file():
+        return None
+    data = path.read_bytes()
+    meta = read_metadata(data)
+    saved = json.loads(meta.get("config", "null"))
+    if saved != config.identity():
+        changed = sorted(k for k in set(saved or {}) | set(config.identity())
+                         if (saved or {}).get(k) != config.identity().get(k))
+        raise RcodecError(f"{out_dir}: holds a run with a different configuration "
+                          f"({', '.join(changed)}); use another out_dir")
+    run = RunState.from_json(json.loads(meta["state"]))
+    model.load_state_dict(parse_safetensors(data, path), strict=True)
+    opt_path = out_dir / OPTIMIZER
+    if opt_path.is_file():
+        opt_state, opt_step = optimizer_from_safetensors(opt_path.read_bytes(), opt_path)
+        if opt_step != run.step:
+            warnings.warn(f"{opt_path}: optimizer state is from step {opt_step}, weights from "
+                          f"step {run.step} (killed while checkpointing); using it", stacklevel=2)
+        optimizer.load_state_dict(opt_state)
+    else:
+        warnings.warn(f"{out_dir}: no optimizer state; Adam restarts", stacklevel=2)
+    best = out_dir / BEST
+    if best.is_file():  # a kill after a new best but before the next checkpoint
+        best_meta = read_metadata(best.read_bytes())
+        if "val_psnr" in best_meta and float(best_meta["val_psnr"]) > run.best_val_psnr:
+            run.best_val_psnr = float(best_meta["val_psnr"])
+            run.best_step = int(best_meta.get("step", run.best_step))
+    return run
+
+
+# --- log --------------------------------------------------------------------------------------
+
+
+class CsvLog:
+    """log.csv: one row per logged step; on resume, rows past the checkpoint are dropped
+    (they will be logged again), so steps never repeat."""
+
+    def __init__(self, path: Path, resume_step: int) -> None:
+        self.path = path
+        rows = []
+        if path.is_file():
+            for row in csv.DictReader(io.StringIO(path.read_text())):
+                try:
+                    if int(row["step"]) <= resume_step and None not in row.values():
+                        rows.append(row)
+                except (TypeError, ValueError):
+                    continue  # a line cut short by a kill
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, LOG_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(path, buffer.getvalue())
+
+    def write(self, **row: Any) -> None:
+        with self.path.open("a", newline="") as handle:
+            csv.DictWriter(handle, LOG_COLUMNS, lineterminator="\n").writerow(
+                {k: "" if row.get(k) is None else row[k] for k in LOG_COLUMNS})
+            handle.flush()
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+def evaluate(model: nn.Module | None,
+             pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
+    """Pooled PSNR and mean MS-SSIM of the filtered (or, for None, unfiltered) images."""
+    total_sse, samples, ssims = 0, 0, []
+    for decoded, original in pairs:
+        output = decoded if model is None else to_uint8(
+            restore(model, decoded, threads=torch.get_num_threads()))
+        total_sse += metrics.sse(output, original)
+        samples += original.size
+        ssims.append(metrics.ms_ssim(output, original))
+    return {"psnr": metrics.pooled_psnr(total_sse, samples), "ms_ssim": float(np.mean(ssims))}
+
+
+# --- the loop ---------------------------------------------------------------------------------
+
+
+def train(config: TrainConfig) -> Path:
+    """Train (or resume) a run; return the path of its best weights, out_dir/best.safetensors.
+
+    Writes checkpoint.safetensors, optimizer.safetensors and state.json every
+    `checkpoint_every` steps, best.safetensors on each validation improvement, log.csv as it
+    goes, and report.json (filtered vs unfiltered PSNR and MS-SSIM on validation) at the end.
+    """
+    from tqdm import tqdm
+
+    out_dir = Path(config.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(config.device)
+    cache = config.cache_dir
+    train_set = PairDataset(config.data_dir, config.codec, config.quantizer, config.crop,
+                            cache_dir=cache, downscale=config.downscale, seed=config.seed)
+    val_set = PairDataset(config.val_dir, config.codec, config.quantizer, crop=1,
+                          cache_dir=cache, downscale=config.downscale, augment=False)
+    val_pairs = [(centre_crop(d, config.val_crop), centre_crop(o, config.val_crop))
+                 for d, o in val_set.full_images()]
+
+    torch.manual_seed(config.seed)
+    model = build(config.arch, rgb_mean=train_set.rgb_mean(), **config.arch_config).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999))
+    run = load_checkpoint(out_dir, model, optimizer, config) or RunState()
+    log = CsvLog(out_dir / LOG, run.step)
+    codec_psnr = evaluate(None, val_pairs)["psnr"]
+
+    def stopping() -> bool:
+        return bool(config.patience) and run.bad_validations >= config.patience
+
+    bar = tqdm(total=config.max_steps, initial=min(run.step, config.max_steps),
+               disable=not config.progress, desc=f"train {config.arch}", unit="step")
+    losses: list[float] = []
+    with torch_threads(config.threads), bar:
+        while run.step < config.max_steps and not stopping():
+            run.step += 1
+            lr = learning_rate(config, run.step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            model.train()
+            rng = np.random.default_rng([config.seed, run.step])
+            inputs, targets = (t.to(device) for t in train_set.batch(config.batch_size, rng))
+            loss = F.mse_loss(model(inputs), targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses[-1]:.3g}")
+
+            last = run.step == config.max_steps
+            val_psnr = None
+            if run.step % config.val_every == 0 or last:
+                val_psnr = evaluate(model, val_pairs)["psnr"]
+                if val_psnr > run.best_val_psnr:
+                    run.best_val_psnr, run.best_step, run.bad_validations = val_psnr, run.step, 0
+                    save_weights(model, out_dir / BEST,
+                                 metadata={"step": str(run.step), "val_psnr": repr(val_psnr)})
+                else:
+                    run.bad_validations += 1
+                bar.set_postfix(loss=f"{losses[-1]:.3g}", val_psnr=f"{val_psnr:.3f}")
+            if run.step % config.log_every == 0 or last or val_psnr is not None or stopping():
+                log.write(step=run.step, loss=f"{np.mean(losses):.6g}", lr=f"{lr:.6g}",
+                          val_psnr=None if val_psnr is None else f"{val_psnr:.4f}",
+                          val_psnr_codec=None if val_psnr is None else f"{codec_psnr:.4f}")
+                losses.clear()
+            if run.step % config.checkpoint_every == 0 or last or stopping():
+                save_checkpoint(out_dir, model, optimizer, run, config)
+
+    best_path = out_dir / BEST
+    if not best_path.is_file():  # e.g. max_steps 0: the initial weights are the best known
+        save_weights(model, best_path, metadata={"step": str(run.step)})
+    write_report(out_dir, config, run, val_pairs, device)
+    return best_path
+
+
+def write_report(out_dir: Path, config: TrainConfig, run: RunState,
+                 val_pairs: list[tuple[np.ndarray, np.ndarray]], device: torch.device) -> Path:
+    """report.json: validation quality of the best weights against the unfiltered codec."""
+    model = build(config.arch, **config.arch_config)
+    data = (out_dir / BEST).read_bytes()
+    model.load_state_dict(parse_safetensors(data, out_dir / BEST), strict=True)
+    model.to(device)
+    filtered, codec = evaluate(model, val_pairs), evaluate(None, val_pairs)
+    report = {
+        "arch": config.arch, "arch_config": config.arch_config,
+        "params": parameter_count(model), "receptive_radius": receptive_radius(model),
+        "codec": config.codec, "quantizer": config.quantizer, "steps": run.step,
+        "best_step": run.best_step, "weights_sha256": sha256_hex(data),
+        "val_images": len(val_pairs), "val_crop": config.val_crop,
+        "val_psnr": _finite_or_none(filtered["psnr"]),
+        "val_psnr_codec": _finite_or_none(codec["psnr"]),
+        "val_psnr_gain": _finite_or_none(filtered["psnr"] - codec["psnr"]),
+        "val_ms_ssim": filtered["ms_ssim"], "val_ms_ssim_codec": codec["ms_ssim"],
+        "rgb_mean": model.rgb_mean.flatten().tolist() if hasattr(model, "rgb_mean") else None,
+    }
+    path = out_dir / REPORT
+    atomic_write_text(path, json.dumps(report, indent=2) + "\n")
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    """python -m postfilter.train --arch S --codec bpg --quantizer 40 DATA VAL OUT [...]."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    for field in dataclasses.fields(TrainConfig):
+        if field.name in ("data_dir", "val_dir", "out_dir"):
+            parser.add_argument(field.name)
+        elif field.name == "arch_config":
+            parser.add_argument("--arch-config", type=json.loads, default={})
+        elif field.type == "bool":
+            parser.add_argument(f"--{field.name.replace('_', '-')}",
+                                action=argparse.BooleanOptionalAction, default=field.default)
+        else:
+            kind = {"int": int, "float": float, "int | None": int}.get(str(field.type), str)
+            required = field.default is dataclasses.MISSING
+            parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind,
+                                required=required, default=None if required else field.default)
+    args = vars(parser.parse_args(argv))
+    print(train(TrainConfig(**args)))
+
+
+if __name__ == "__main__":
+    main()
