@@ -362,29 +362,3 @@ def write_report(out_dir: Path, config: TrainConfig, run: RunState,
     path = out_dir / REPORT
     atomic_write_text(path, json.dumps(report, indent=2) + "\n")
     return path
-
-
-def main(argv: list[str] | None = None) -> None:
-    """python -m postfilter.train --arch S --codec bpg --quantizer 40 DATA VAL OUT [...]."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    for field in dataclasses.fields(TrainConfig):
-        if field.name in ("data_dir", "val_dir", "out_dir"):
-            parser.add_argument(field.name)
-        elif field.name == "arch_config":
-            parser.add_argument("--arch-config", type=json.loads, default={})
-        elif field.type == "bool":
-            parser.add_argument(f"--{field.name.replace('_', '-')}",
-                                action=argparse.BooleanOptionalAction, default=field.default)
-        else:
-            kind = {"int": int, "float": float, "int | None": int}.get(str(field.type), str)
-            required = field.default is dataclasses.MISSING
-            parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind,
-                                required=required, default=None if required else field.default)
-    args = vars(parser.parse_args(argv))
-    print(train(TrainConfig(**args)))
-
-
-if __name__ == "__main__":
-    main()

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 from collections.abc import Callable
 
-from rcodec.commands import codec_commands, job_commands
+from rcodec.commands import codec_commands, job_commands, train_command
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,4 +40,6 @@ COMMANDS = [
                 job_commands.add_demo_arguments, job_commands.run_demo),
     CommandSpec("models", "list the registered post-filter networks",
                 codec_commands.add_models_arguments, codec_commands.run_models),
+    CommandSpec("train", "train a post-filter network on pairs made with our codec",
+                train_command.add_train_arguments, train_command.run_train),
 ]

@@ -1,0 +1,50 @@
+"""rcodec train: train a post-filter on pairs made with our own codec; resumes when re-run."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rcodec.errors import RcodecError
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--arch", required=True, help="A, B, C (the paper's), M, S (small)")
+    parser.add_argument("--codec", choices=["bpg", "jpeg"], default="bpg")
+    parser.add_argument("--qp", type=int, help="BPG quantizer of the training pairs")
+    parser.add_argument("--quality", type=int, help="JPEG quality of the training pairs")
+    parser.add_argument("--data", type=Path, required=True, help="folder of training images")
+    parser.add_argument("--val", type=Path, required=True, help="folder of validation images")
+    parser.add_argument("-o", "--output", type=Path, required=True,
+                        help="run folder: checkpoints, log.csv, best weights, report.json")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--crop", type=int, default=96)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr-halve-every", type=int, default=100_000, help="steps")
+    parser.add_argument("--steps", type=int, default=300_000, help="stop after this many steps")
+    parser.add_argument("--val-every", type=int, default=1000)
+    parser.add_argument("--checkpoint-every", type=int, default=500)
+    parser.add_argument("--patience", type=int, default=10,
+                        help="validations without improvement before stopping")
+    parser.add_argument("--downscale", type=int, default=1,
+                        help="area-downscale sources first (2 washes out JPEG artefacts)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
+    parser.add_argument("--threads", type=int, help="CPU threads (default: available cores)")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from postfilter.train import TrainConfig, train
+
+    quantizer = args.qp if args.codec == "bpg" else args.quality
+    if quantizer is None:
+        raise RcodecError("give --qp for bpg or --quality for jpeg")
+    config = TrainConfig(
+        arch=args.arch, codec=args.codec, quantizer=quantizer, data_dir=str(args.data),
+        val_dir=str(args.val), out_dir=str(args.output), batch_size=args.batch_size,
+        crop=args.crop, lr=args.lr, lr_halve_every=args.lr_halve_every, max_steps=args.steps,
+        val_every=args.val_every, patience=args.patience, seed=args.seed, device=args.device,
+        downscale=args.downscale, checkpoint_every=args.checkpoint_every, threads=args.threads)
+    best = train(config)
+    print(f"best weights: {best}")
+    return 0
