@@ -262,16 +262,16 @@ def solve_lagrangian(grid: Grid, max_bytes: int, max_seconds: float | None, gap:
     limit = max_seconds * (1 - _ROUNDOFF)
     best: Outcome | None = None
     best_sse = np.inf
-    top = Outcome(np.zeros(0, dtype=np.int64), -np.inf, 0.0, 0.0)
+    # The best bound so far and its multipliers: any mu gives a valid one, feasible or not.
+    top = (-np.inf, 0.0, 0.0)
 
     def evaluate(mu: float) -> bool:
         """Inner exact byte path at this mu; True when its plan meets the time budget."""
-        nonlocal best, best_sse
+        nonlocal best, best_sse, top
         cost = grid.sse + mu * grid.seconds if mu > 0 else grid.sse
         choice, lam = hull_relaxation(grid.bytes, cost, max_bytes)
         bound = lagrangian_bound(grid, lam, mu, max_bytes, max_seconds)
-        if bound > top.bound:
-            top.bound, top.lam, top.mu = bound, lam, mu
+        top = max(top, (bound, lam, mu))
         if grid.at(choice)[2].sum() > limit:
             return False
         choice = greedy_fill(grid, choice, max_bytes, max_seconds)
@@ -280,11 +280,12 @@ def solve_lagrangian(grid: Grid, max_bytes: int, max_seconds: float | None, gap:
             best, best_sse = Outcome(choice, bound, lam, mu), total
         return True
 
-    def close_enough() -> bool:
-        return best is not None and best_sse - top.bound <= gap * best_sse
+    def finish(plan: Outcome | None) -> Outcome:
+        assert plan is not None
+        return Outcome(plan.choice, *top)
 
     if evaluate(0.0):
-        return _finish(best, top)
+        return finish(best)
     # mu prices seconds in sse units: start near the ratio of the spreads, then bracket.
     valid = grid.valid
     spread_s = np.ptp(np.where(valid, grid.sse, grid.sse[:, :1]), axis=1).sum()
@@ -295,28 +296,24 @@ def solve_lagrangian(grid: Grid, max_bytes: int, max_seconds: float | None, gap:
             break
         lo, hi = hi, hi * 8
     else:
-        return _finish(_least_seconds(grid, max_bytes, max_seconds, top), top)
+        return finish(_least_seconds(grid, max_bytes, max_seconds))
     for _ in range(60):
-        if close_enough() or hi - lo <= 1e-7 * hi:
+        if best_sse - top[0] <= gap * best_sse or hi - lo <= 1e-7 * hi:
             break
         mid = np.sqrt(lo * hi) if lo > 0 else hi / 8
         if evaluate(mid):
             hi = mid
         else:
             lo = mid
-    return _finish(best, top)
+    return finish(best)
 
 
-def _finish(best: Outcome | None, top: Outcome) -> Outcome:
-    assert best is not None
-    return Outcome(best.choice, top.bound, top.lam, top.mu)
-
-
-def _least_seconds(grid: Grid, max_bytes: int, max_seconds: float, top: Outcome) -> Outcome:
+def _least_seconds(grid: Grid, max_bytes: int, max_seconds: float) -> Outcome:
     """Last resort when no mu gave a plan within the time budget: minimise seconds under the
     byte budget. Its relaxation proves joint infeasibility when even that exceeds the budget."""
     choice, lam = hull_relaxation(grid.bytes, grid.seconds, max_bytes)
-    least = (grid.seconds + lam * grid.bytes).min(axis=1).sum() - lam * max_bytes
+    priced = grid.seconds + lam * grid.bytes if lam > 0 else grid.seconds
+    least = priced.min(axis=1).sum() - lam * max_bytes
     if least > max_seconds * (1 + _ROUNDOFF):
         raise BudgetError(
             f"no plan meets both budgets at once: within {max_bytes} bytes the decode time is "
@@ -326,6 +323,6 @@ def _least_seconds(grid: Grid, max_bytes: int, max_seconds: float, top: Outcome)
     if grid.at(choice)[2].sum() > max_seconds:
         raise RcodecError(
             "the Lagrangian planner found no plan meeting both budgets (they may be jointly "
-            "infeasible); try method='highs'"
+            "infeasible); try method='cbc' or 'highs'"
         )
-    return Outcome(choice, top.bound, top.lam, top.mu)
+    return Outcome(choice, -np.inf, lam, 0.0)

@@ -19,16 +19,18 @@ from optimize.lagrangian import Grid, Outcome, solve_lagrangian
 from rcodec.errors import BudgetError, RcodecError
 
 METHODS = ("auto", "cbc", "highs", "lagrangian")
-#: `method="auto"` runs the ILP up to this many images and the Lagrangian path above. HiGHS is
-#: the ILP because it beat CBC at every size measured (no model file, no process; see
-#: benchmarks/plan.py), and after the exact reductions below it proves 1e-4 at 100,000 images
-#: with both budgets in ~15 s, so this cap keeps auto far inside a minute.
+#: `method="auto"` runs the ILP up to this many images and the Lagrangian path above. The ILP is
+#: CBC: on benchmarks/plan.py instances with both budgets (after the exact reductions below) it
+#: took 0.8 s at 10,000 images and 9 s at 100,000, HiGHS 1.8 s and 23 s (its presolve and root
+#: LP crawl on the two dense budget rows and ignore the time limit); only a hard 286-image case
+#: favoured HiGHS (0.3 s vs 1.8 s). Above the cap the Lagrangian path already proves 1e-4
+#: (4e-5 with both budgets, 6e-9 size-only at 10^6 images), so auto stays well inside a minute.
 AUTO_ILP_MAX_IMAGES = 100_000
 # Reduced-cost fixing is exact; tests switch it off to make the solvers do all the work.
 _FIX_BY_REDUCED_COST = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Candidates:
     """The candidate table, one row per (image, quantizer, post-filter) with its measured cost.
 
@@ -68,7 +70,12 @@ class Candidates:
         sse = columns["sse"]
         columns["sse"] = sse.astype(np.int64 if sse.dtype.kind in "iu" else np.float64)
         columns["decode_seconds"] = columns["decode_seconds"].astype(np.float64)
-        missing = np.flatnonzero(np.bincount(columns["image"]) == 0)
+        image = columns["image"]
+        if image.max() < image.size:
+            missing = np.flatnonzero(np.bincount(image) == 0)
+        else:  # more indices than rows, so one is missing: no bincount as long as the largest
+            present = np.unique(image)
+            missing = np.flatnonzero(present != np.arange(present.size))[:1]
         if missing.size:
             raise RcodecError(
                 f"images must be numbered 0..M-1 with a row each; image {missing[0]} has none"
@@ -81,7 +88,7 @@ class Candidates:
         return int(self.image.max()) + 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Plan:
     """The chosen row of the candidate table per image, its totals, and how good it is proved.
 
@@ -143,7 +150,7 @@ def solve(
     )
     _check_budgets(grid, max_bytes, max_seconds)
     if method == "auto":
-        method = "highs" if grid.num_images <= AUTO_ILP_MAX_IMAGES else "lagrangian"
+        method = "cbc" if grid.num_images <= AUTO_ILP_MAX_IMAGES else "lagrangian"
     columns = 0
     if method == "lagrangian":
         # No explicit dominance pruning here: the hull never picks a dominated point anyway.
@@ -175,21 +182,33 @@ def _check_arguments(
     return int(max_bytes), None if max_seconds is None else float(max_seconds)
 
 
-def _check_budgets(grid: Grid, max_bytes: int, max_seconds: float | None) -> None:
-    """Each budget alone against the least every image can spend on it."""
+def _least_totals(grid: Grid) -> tuple[int, float]:
+    """The least total bytes and the least total seconds, each budget taken alone."""
     least_bytes = int(np.where(grid.valid, grid.bytes, np.inf).min(axis=1).sum())
+    return least_bytes, float(np.where(grid.valid, grid.seconds, np.inf).min(axis=1).sum())
+
+
+def _check_budgets(grid: Grid, max_bytes: int, max_seconds: float | None) -> None:
+    least_bytes, least_seconds = _least_totals(grid)
     if least_bytes > max_bytes:
         raise BudgetError(
             f"byte budget {max_bytes} is too small: the smallest achievable total is "
             f"{least_bytes} bytes"
         )
-    if max_seconds is not None:
-        least_seconds = float(np.where(grid.valid, grid.seconds, np.inf).min(axis=1).sum())
-        if least_seconds > max_seconds:
-            raise BudgetError(
-                f"decode-time budget {max_seconds:g} s is too small: the smallest achievable "
-                f"total is {least_seconds:.6g} s"
-            )
+    if max_seconds is not None and least_seconds > max_seconds:
+        raise BudgetError(
+            f"decode-time budget {max_seconds:g} s is too small: the smallest achievable "
+            f"total is {least_seconds:.6g} s"
+        )
+
+
+def _jointly_infeasible(grid: Grid, max_bytes: int, max_seconds: float | None) -> BudgetError:
+    least_bytes, least_seconds = _least_totals(grid)
+    seconds = "" if max_seconds is None else f" and {max_seconds:g} s"
+    return BudgetError(
+        f"no plan meets both budgets at once ({max_bytes} bytes{seconds}), though each alone "
+        f"is achievable (smallest totals {least_bytes} bytes, {least_seconds:.6g} s)"
+    )
 
 
 def _dominated(grid: Grid, use_seconds: bool) -> np.ndarray:
@@ -233,7 +252,7 @@ def _solve_ilp(
     start = heuristic.choice if heuristic is not None else None
     keep = grid.valid
     if heuristic is not None and _FIX_BY_REDUCED_COST:
-        keep = _survivors(grid, heuristic, max_bytes, max_seconds)
+        keep = _survivors(grid, heuristic)
         keep[rows, heuristic.choice] = True
     packed = grid.keep(keep)
     if start is not None:
@@ -258,11 +277,9 @@ def _solve_ilp(
             abs_gap,
             None if start is None else start[free],
         )
-        if result.status == "infeasible":
-            raise BudgetError(
-                f"no plan meets both budgets at once ({max_bytes} bytes and {max_seconds:g} s), "
-                "though each alone is achievable"
-            )
+        status = result.status
+        if status == "infeasible":
+            raise _jointly_infeasible(grid, max_bytes, max_seconds)
         if result.choice is None:
             break
         choice[free] = result.choice
@@ -274,14 +291,13 @@ def _solve_ilp(
         room_b -= max(over_b, 0.0)
         if room_t is not None and over_t > 0:
             room_t -= over_t + 1e-12 * max_seconds
+        status = "feasible"  # if this was the last try, the heuristic plan stands
     if heuristic is None:
         raise RcodecError(f"the {method} solver found no plan within the time limit")
-    return grid.row[rows, heuristic.choice], result.status, bound, int(sub.valid.sum())
+    return grid.row[rows, heuristic.choice], status, bound, int(sub.valid.sum())
 
 
-def _survivors(
-    grid: Grid, heuristic: Outcome, max_bytes: int, max_seconds: float | None
-) -> np.ndarray:
+def _survivors(grid: Grid, heuristic: Outcome) -> np.ndarray:
     """Reduced-cost fixing: a plan using a cell costs at least the Lagrangian bound plus the
     cell's reduced cost, so cells whose total exceeds the heuristic plan's sse are never optimal."""
     priced = grid.sse

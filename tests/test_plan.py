@@ -96,7 +96,7 @@ def test_exact_methods_match_brute_force(seed, fraction, timed, fixing):
         plan = solve(table, max_bytes, max_seconds, method=method, gap=0.0)
         assert_feasible(plan, table, max_bytes, max_seconds)
         assert plan.total_sse == best, method
-        assert plan.method == ("highs" if method == "auto" else method)
+        assert plan.method == ("cbc" if method == "auto" else method)
         assert plan.status == "optimal"
         assert plan.lower_bound <= best + 1e-6
         assert plan.gap <= 1e-6
@@ -299,10 +299,17 @@ def test_cbc_log_time_limit_reports_the_bound_not_optimal():
 
 def test_cbc_log_optimal_within_tolerance():
     exited = (
-        "Cbc0011I Exiting as integer gap of 0.5 less than 1e-10 or 0.01%\n"
+        "Cbc0011I Exiting as integer gap of 0.05 less than 1e-10 or 0.01%\n"
         "Result - Optimal solution found\n\nObjective value:    1000.00000000\n"
     )
-    assert parse_cbc_log(exited, 1e-4, 0.0) == ("optimal", 1000.0, 999.5)
+    assert parse_cbc_log(exited, 1e-4, 0.0) == ("optimal", 1000.0, 999.95)
     bare = "Result - Optimal solution found\n\nObjective value:    1000.00000000\n"
     assert parse_cbc_log(bare, 1e-3, 0.0) == ("optimal", 1000.0, 999.0)
     assert parse_cbc_log("Result - Problem proven infeasible\n", 0, 0)[0] == "infeasible"
+
+
+def test_auto_switches_to_lagrangian_above_the_threshold(monkeypatch):
+    monkeypatch.setattr(plan_module, "AUTO_ILP_MAX_IMAGES", 4)
+    table = random_instance(2)
+    max_bytes, _ = budgets(table, 0.5)
+    assert solve(table, max_bytes).method == "lagrangian"
