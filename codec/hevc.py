@@ -72,14 +72,7 @@ class CompactHeader:
         bits.ue(self.log2_diff_max_min_tb_size)
         bits.ue(self.max_transform_hierarchy_depth_intra)
         bits.flag(self.sample_adaptive_offset)
-        bits.flag(self.pcm is not None)
-        if self.pcm is not None:
-            luma, chroma, log2_min, log2_diff, loop_filter_off = self.pcm
-            bits.u(4, luma)
-            bits.u(4, chroma)
-            bits.ue(log2_min)
-            bits.ue(log2_diff)
-            bits.flag(loop_filter_off)
+        _write_pcm(bits, self.pcm)
         bits.flag(self.strong_intra_smoothing)
         _write_sps_extension(bits, self.range_extension_flags)
         body = bits.align_zero()
@@ -98,9 +91,7 @@ class CompactHeader:
         diff_tb = bits.ue()
         depth_intra = bits.ue()
         sao = bits.flag()
-        pcm = None
-        if bits.flag():
-            pcm = (bits.u(4), bits.u(4), bits.ue(), bits.ue(), bits.flag())
+        pcm = _read_pcm(bits)
         strong = bits.flag()
         range_flags = _read_sps_extension(bits)
         header = cls(log2_min_cb, diff_cb, log2_min_tb, diff_tb, depth_intra, sao, pcm, strong,
@@ -116,6 +107,22 @@ class CompactHeader:
                 <= max_tb <= 5 and max_tb <= max_cb and self.log2_min_tb_size
                 < self.log2_min_cb_size and self.max_transform_hierarchy_depth_intra <= 4):
             raise FormatError("invalid block sizes in HEVC header")
+
+
+def _write_pcm(bits: BitWriter, pcm: tuple[int, int, int, int, bool] | None) -> None:
+    """pcm_enabled_flag and, when set, the PCM fields: the same in the SPS and compact header."""
+    bits.flag(pcm is not None)
+    if pcm is not None:
+        luma, chroma, log2_min, log2_diff, loop_filter_off = pcm
+        bits.u(4, luma)
+        bits.u(4, chroma)
+        bits.ue(log2_min)
+        bits.ue(log2_diff)
+        bits.flag(loop_filter_off)
+
+
+def _read_pcm(bits: BitReader) -> tuple[int, int, int, int, bool] | None:
+    return (bits.u(4), bits.u(4), bits.ue(), bits.ue(), bits.flag()) if bits.flag() else None
 
 
 def _write_sps_extension(bits: BitWriter, range_flags: int | None) -> None:
@@ -175,9 +182,7 @@ def compact_sps(sps_nal: bytes) -> CompactHeader:
     require(not bits.flag(), "scaling lists")
     require(bits.flag(), "AMP must be on")
     sao = bits.flag()
-    pcm = None
-    if bits.flag():
-        pcm = (bits.u(4), bits.u(4), bits.ue(), bits.ue(), bits.flag())
+    pcm = _read_pcm(bits)
     require(bits.ue() == 0, "short-term reference picture sets")
     require(not bits.flag(), "long-term reference pictures")
     require(bits.flag(), "temporal MVP must be on")
@@ -296,14 +301,7 @@ def parameter_sets(header: CompactHeader, width: int, height: int, chroma_format
     sps.flag(False)
     sps.flag(True)
     sps.flag(header.sample_adaptive_offset)
-    sps.flag(header.pcm is not None)
-    if header.pcm is not None:
-        luma, chroma, log2_min, log2_diff, loop_filter_off = header.pcm
-        sps.u(4, luma)
-        sps.u(4, chroma)
-        sps.ue(log2_min)
-        sps.ue(log2_diff)
-        sps.flag(loop_filter_off)
+    _write_pcm(sps, header.pcm)
     sps.ue(0)
     sps.flag(False)
     sps.flag(True)

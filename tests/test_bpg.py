@@ -192,8 +192,12 @@ def test_chroma_decimation_matches_a_direct_loop() -> None:
 # --- HEVC headers ------------------------------------------------------------------------------
 
 
-def test_synthesised_sps_compacts_back_to_the_same_header() -> None:
-    header = CompactHeader(3, 3, 2, 3, 2, True, None, True, None)
+@pytest.mark.parametrize("header", [CompactHeader(3, 3, 2, 3, 2, True, None, True, None),
+                                    CompactHeader(3, 1, 2, 2, 1, False, (7, 7, 0, 2, True),
+                                                  False, -1),
+                                    CompactHeader(4, 2, 2, 3, 0, True, None, True, 0b010000010)])
+def test_compact_header_and_synthesised_sps_round_trip(header: CompactHeader) -> None:
+    assert CompactHeader.parse(header.to_bytes(), 0)[0] == header
     stream = parameter_sets(header, 451, 300, 1, 8)
     assert compact_sps(split_annexb(stream)[1][1]) == header
 
