@@ -32,6 +32,10 @@ class ModelEntry:
     seconds_per_mpx: float | None = None
     channels: str = "rgb"
     description: str = ""
+    #: A default candidate of `rcodec compress --filters default` for its codec.
+    default: bool = False
+    #: Training steps the shipped weights have seen.
+    steps: int = 0
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

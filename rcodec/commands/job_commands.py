@@ -80,7 +80,7 @@ def sweep_request(args: argparse.Namespace, target_bpp: str | None) -> SweepRequ
 def default_filters(codec: str) -> list[FilterSpec]:
     """The registered networks marked as defaults for this codec."""
     return [FilterSpec(e.name, e.selector, e.sha256) for e in registry.load_registry()
-            if e.codec == codec and e.config.get("default")]
+            if e.codec == codec and e.default]
 
 
 @contextlib.contextmanager
