@@ -267,6 +267,17 @@ def test_pixel_cap_is_settable(good_file: bytes, monkeypatch: pytest.MonkeyPatch
 # --- Pillow plugin -----------------------------------------------------------------------------
 
 
+def test_importing_codec_registers_the_plugin() -> None:
+    import subprocess
+    import sys
+
+    script = ("import codec; from PIL import Image; "
+              f"print(Image.open({str(BPG_VECTORS / 'chelsea_q40.bpg')!r}).format)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60)
+    assert result.stdout.strip() == "BPG", result.stderr
+
+
 def test_pillow_opens_and_saves_bpg(tmp_path, astronaut: np.ndarray) -> None:
     with Image.open(BPG_VECTORS / "chelsea_q28.bpg") as image:
         assert image.format == "BPG" and image.size == (451, 300) and image.mode == "RGB"
