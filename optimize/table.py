@@ -27,7 +27,7 @@ import numpy as np
 from optimize.plan import Candidates, Plan
 from optimize.sweep import COLUMNS
 from rcodec.errors import RcodecError
-from rcodec.fileio import atomic_write_text
+from rcodec.fileio import atomic_write_text, read_bytes
 
 _TYPES = {"quantizer": int, "bytes": int, "sse": int, "pixels": int, "psnr": float,
           "ms_ssim": float, "decode_seconds": float}
@@ -49,9 +49,9 @@ def read_sweep(path: str | os.PathLike[str]) -> list[dict]:
     """Rows of a sweep table, typed; a missing column or bad value names the file and line."""
     path = Path(path)
     try:
-        text = path.read_text()
-    except OSError as error:
-        raise RcodecError(f"{path}: cannot read ({error.strerror or error})") from None
+        text = read_bytes(path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise RcodecError(f"{path}: not a sweep table (not UTF-8 text)") from None
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in ("image", "codec", "quantizer", "filter", "bytes", "sse", "pixels",
                            "decode_seconds") if c not in (reader.fieldnames or [])]

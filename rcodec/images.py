@@ -12,7 +12,7 @@ from PIL import Image
 
 import codec.bpg  # noqa: F401  (registers the BPG plugin with Pillow)
 from rcodec.errors import FormatError, RcodecError
-from rcodec.fileio import atomic_write_bytes
+from rcodec.fileio import atomic_write_bytes, read_bytes
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pgm",
                             ".pnm", ".webp", ".bpg", ".gif"})
@@ -21,10 +21,7 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".
 def open_image(path: str | os.PathLike[str]) -> Image.Image:
     """Open and fully load an image file; any failure becomes a FormatError naming the file."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise RcodecError(f"{path}: cannot read ({error.strerror or error})") from None
+    data = read_bytes(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -15,7 +15,7 @@ from postfilter import registry
 from rcodec import metrics
 from rcodec.cli import print_json
 from rcodec.errors import RcodecError, in_file
-from rcodec.fileio import atomic_write_bytes
+from rcodec.fileio import atomic_write_bytes, read_bytes
 from rcodec.images import open_image, read_rgb, write_png
 from rcodec.pipeline import SUFFIX_KIND, decode_bytes, make_codec
 
@@ -92,7 +92,7 @@ def add_decode_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_decode(args: argparse.Namespace) -> int:
-    data = _read(args.input)
+    data = read_bytes(args.input)
     try:
         image = decode_bytes(data)
     except RcodecError as error:
@@ -129,7 +129,7 @@ def add_info_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    data = _read(args.input)
+    data = read_bytes(args.input)
     try:
         info = file_info(data)
     except RcodecError as error:
@@ -164,13 +164,6 @@ def _print_tree(info: dict, indent: str = "") -> None:
             _print_tree(value, indent + "  ")
         else:
             print(f"{indent}{key}: {value}")
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise RcodecError(f"{path}: cannot read ({error.strerror or error})") from None
 
 
 def add_models_arguments(parser: argparse.ArgumentParser) -> None:
