@@ -11,12 +11,12 @@ Rates count the container's selector byte; the budget is floor(bpp x pixels / 8)
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import _bootstrap  # noqa: F401  (must precede the project imports)
 
 from optimize import job
+from optimize.cache import default_cache_root
 from optimize.sweep import CodecSpec, SweepRequest, parse_quantizers, run_sweep
 from rcodec.images import list_images
 from rcodec.metrics import pooled_psnr
@@ -29,13 +29,12 @@ def main() -> None:
     parser.add_argument("--qps", default="30:51")
     parser.add_argument("--level", type=int, default=8)
     parser.add_argument("--jobs", type=int, default=-1)
-    parser.add_argument("--cache", type=Path,
-                        default=Path(os.environ.get("RCODEC_CACHE", "~/.cache/rcodec")))
+    parser.add_argument("--cache", type=Path, default=default_cache_root())
     args = parser.parse_args()
     paths = list_images(args.images)
     request = SweepRequest(CodecSpec("bpg", (("level", args.level),)),
                            quantizers=tuple(parse_quantizers(args.qps)))
-    rows = run_sweep(paths, request, args.cache.expanduser(), args.jobs)
+    rows = run_sweep(paths, request, args.cache, args.jobs)
     plan, max_bytes = job.plan_rows_for(rows, job.Budget(bpp=args.bpp))
     by_image: dict[str, dict[int, dict]] = {}
     for row in rows:

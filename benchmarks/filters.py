@@ -6,12 +6,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import _bootstrap  # noqa: F401  (must precede the project imports)
 import numpy as np
 
+from optimize.cache import default_cache_root
 from optimize.sweep import (
     NO_FILTER,
     CodecSpec,
@@ -32,15 +32,14 @@ def main() -> None:
     parser.add_argument("--codec", default="bpg")
     parser.add_argument("--level", type=int, default=8)
     parser.add_argument("--jobs", type=int, default=-1)
-    parser.add_argument("--cache", type=Path,
-                        default=Path(os.environ.get("RCODEC_CACHE", "~/.cache/rcodec")))
+    parser.add_argument("--cache", type=Path, default=default_cache_root())
     args = parser.parse_args()
     entries = [e for e in registry.load_registry() if e.codec == args.codec]
     filters = (NO_FILTER, *(FilterSpec(e.name, e.selector, e.sha256) for e in entries))
     options = (("level", args.level),) if args.codec == "bpg" else ()
     request = SweepRequest(CodecSpec(args.codec, options), filters,
                            tuple(parse_quantizers(args.qps)))
-    rows = run_sweep(list_images(args.images), request, args.cache.expanduser(), args.jobs)
+    rows = run_sweep(list_images(args.images), request, args.cache, args.jobs)
     print(f"{len({r['image'] for r in rows})} images; pooled PSNR (dB) / mean MS-SSIM")
     for entry in entries:
         print(f"  {entry.name}: {entry.params:,} params, {entry.seconds_per_mpx} s/MP "

@@ -32,6 +32,11 @@ def _encode(value: Any) -> Any:
     raise TypeError(f"cannot key on {type(value).__name__}")
 
 
+def default_cache_root() -> Path:
+    """$RCODEC_CACHE, or ~/.cache/rcodec."""
+    return Path(os.environ.get("RCODEC_CACHE", Path.home() / ".cache" / "rcodec"))
+
+
 class SweepCache:
     """Bitstreams and measurements keyed by what determines them."""
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 from pathlib import Path
 
 from tqdm import tqdm
 
 from optimize import job
+from optimize.cache import default_cache_root
 from optimize.plan import METHODS
 from optimize.sweep import (
     NO_FILTER,
@@ -24,10 +24,6 @@ from postfilter import registry
 from rcodec.errors import RcodecError
 from rcodec.fileio import atomic_write_text
 from rcodec.images import list_images
-
-
-def default_cache() -> Path:
-    return Path(os.environ.get("RCODEC_CACHE", Path.home() / ".cache" / "rcodec"))
 
 
 def add_sweep_options(parser: argparse.ArgumentParser, with_target: bool = True) -> None:
@@ -106,7 +102,7 @@ def progress_bar(total: int, what: str) -> tqdm:
 
 def _sweep(args: argparse.Namespace, paths: list[Path], request: SweepRequest) -> list[dict]:
     with progress_bar(len(paths), "sweep") as bar, backend_context(args):
-        return run_sweep(paths, request, args.cache or default_cache(), args.jobs,
+        return run_sweep(paths, request, args.cache or default_cache_root(), args.jobs,
                          args.backend, bar.update)
 
 
@@ -171,7 +167,7 @@ def run_compress(args: argparse.Namespace) -> int:
     budget = job.Budget(args.bpp, args.bytes, args.decode_time)
     with progress_bar(len(paths), "sweep") as bar, backend_context(args):
         manifest = job.compress(args.images, args.output, budget, request,
-                                args.cache or default_cache(), args.jobs, args.backend,
+                                args.cache or default_cache_root(), args.jobs, args.backend,
                                 args.solver, bar.update)
     print_summary(manifest["summary"])
     print(f"wrote {len(manifest['plan'])} files and manifest.json to {args.output}")
