@@ -15,7 +15,7 @@ from PIL import Image, ImageFile
 
 from codec import bpg_pixels as px
 from codec.base import Codec
-from codec.bitstream import read_ue7, write_ue7
+from codec.bitstream import read_ue7, split_annexb, write_ue7
 from codec.hevc import CompactHeader, compact_stream, frame_planes, hevc_decode, parameter_sets
 from codec.hevc import x265_encode as _x265_encode
 from rcodec.errors import EncodeError, FormatError
@@ -183,17 +183,9 @@ def parse_bpg(data: bytes) -> BpgStream:
 
 def _split_nal_units(payload: bytes) -> list[bytes]:
     """The first NAL unit has no start code; the others keep 3- or 4-byte ones."""
-    units = []
-    start = 0
-    while start < len(payload):
-        nxt = payload.find(b"\x00\x00\x01", start)
-        end = len(payload) if nxt < 0 else nxt
-        if nxt > 0 and payload[nxt - 1] == 0:
-            end -= 1
-        if end - start < 2:
-            raise FormatError("truncated NAL unit")
-        units.append(payload[start:end])
-        start = len(payload) if nxt < 0 else nxt + 3
+    units = [nal for _, nal in split_annexb(b"\x00\x00\x01" + payload)]
+    if any(len(nal) < 2 for nal in units):
+        raise FormatError("truncated NAL unit")
     return units
 
 
