@@ -121,9 +121,10 @@ class BpgHeader:
         end = pos + length
         if end > len(data):
             raise FormatError("truncated extension data")
+        region = memoryview(data)[:end]  # ue7 reads must not run past the extension data
         while pos < end:
-            tag, pos = read_ue7(data[:end], pos, "extension tag")
-            size, pos = read_ue7(data[:end], pos, "extension size")
+            tag, pos = read_ue7(region, pos, "extension tag")
+            size, pos = read_ue7(region, pos, "extension size")
             if pos + size > end:
                 raise FormatError("truncated extension data")
             payload = bytes(data[pos : pos + size])
