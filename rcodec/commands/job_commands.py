@@ -175,9 +175,13 @@ def run_compress(args: argparse.Namespace) -> int:
 
 
 def _bpp_of_bytes(total_bytes: int, paths: list[Path]) -> str:
+    """The rate a byte budget means for these images: the adaptive window's target."""
     from rcodec.images import open_image
 
-    pixels = sum(open_image(p).size[0] * open_image(p).size[1] for p in paths)
+    pixels = 0
+    for path in paths:
+        width, height = open_image(path).size
+        pixels += width * height
     return str(8 * total_bytes / pixels)
 
 
