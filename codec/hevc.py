@@ -66,10 +66,7 @@ class CompactHeader:
 
     def to_bytes(self) -> bytes:
         bits = BitWriter()
-        bits.ue(self.log2_min_cb_size - 3)
-        bits.ue(self.log2_diff_max_min_cb_size)
-        bits.ue(self.log2_min_tb_size - 2)
-        bits.ue(self.log2_diff_max_min_tb_size)
+        _write_block_sizes(bits, self)
         bits.ue(self.max_transform_hierarchy_depth_intra)
         bits.flag(self.sample_adaptive_offset)
         _write_pcm(bits, self.pcm)
@@ -85,10 +82,7 @@ class CompactHeader:
         if pos + length > len(data):
             raise FormatError("truncated HEVC header")
         bits = BitReader(bytes(data[pos : pos + length]), "HEVC header")
-        log2_min_cb = bits.ue() + 3
-        diff_cb = bits.ue()
-        log2_min_tb = bits.ue() + 2
-        diff_tb = bits.ue()
+        log2_min_cb, diff_cb, log2_min_tb, diff_tb = _read_block_sizes(bits)
         depth_intra = bits.ue()
         sao = bits.flag()
         pcm = _read_pcm(bits)
@@ -107,6 +101,18 @@ class CompactHeader:
                 <= max_tb <= 5 and max_tb <= max_cb and self.log2_min_tb_size
                 < self.log2_min_cb_size and self.max_transform_hierarchy_depth_intra <= 4):
             raise FormatError("invalid block sizes in HEVC header")
+
+
+def _write_block_sizes(bits: BitWriter, header: CompactHeader) -> None:
+    """Coding- and transform-block sizes: the same four fields in the SPS and compact header."""
+    bits.ue(header.log2_min_cb_size - 3)
+    bits.ue(header.log2_diff_max_min_cb_size)
+    bits.ue(header.log2_min_tb_size - 2)
+    bits.ue(header.log2_diff_max_min_tb_size)
+
+
+def _read_block_sizes(bits: BitReader) -> tuple[int, int, int, int]:
+    return bits.ue() + 3, bits.ue(), bits.ue() + 2, bits.ue()
 
 
 def _write_pcm(bits: BitWriter, pcm: tuple[int, int, int, int, bool] | None) -> None:
@@ -172,10 +178,7 @@ def compact_sps(sps_nal: bytes) -> CompactHeader:
         bits.ue()
         bits.ue()
         bits.ue()
-    log2_min_cb = bits.ue() + 3
-    diff_cb = bits.ue()
-    log2_min_tb = bits.ue() + 2
-    diff_tb = bits.ue()
+    log2_min_cb, diff_cb, log2_min_tb, diff_tb = _read_block_sizes(bits)
     depth_inter = bits.ue()
     depth_intra = bits.ue()
     require(depth_inter == depth_intra, "inter and intra TU depths differ")
@@ -292,10 +295,7 @@ def parameter_sets(header: CompactHeader, width: int, height: int, chroma_format
     sps.ue(dpb_minus1)
     sps.ue(0)
     sps.ue(0)
-    sps.ue(header.log2_min_cb_size - 3)
-    sps.ue(header.log2_diff_max_min_cb_size)
-    sps.ue(header.log2_min_tb_size - 2)
-    sps.ue(header.log2_diff_max_min_tb_size)
+    _write_block_sizes(sps, header)
     sps.ue(header.max_transform_hierarchy_depth_intra)
     sps.ue(header.max_transform_hierarchy_depth_intra)
     sps.flag(False)
