@@ -11,6 +11,7 @@ import numpy as np
 
 from codec import container
 from optimize.cache import SweepCache
+from optimize.calibration import ensure_calibration, load_calibration
 from optimize.plan import Plan, budget_bytes_for_bpp, solve
 from optimize.sweep import ImageSweeper, SweepRequest, run_sweep
 from optimize.table import plan_rows, plan_summary, to_candidates, total_pixels
@@ -90,6 +91,20 @@ def sweep_and_plan(paths: Sequence[Path], request: SweepRequest, budget: Budget,
         rows = _names_to_rows_index([r for r in rows if r["image"] not in clipped] + fresh)
 
 
+def with_calibration(request: SweepRequest, required: bool,
+                     notify: Callable[[str], None] | None = None) -> SweepRequest:
+    """The request with this machine's decode-time calibration attached: measured first when
+    `required` (a decode-time budget) and missing; otherwise only when already on file."""
+    filters = [(spec.name, spec.sha256) for spec in request.filters]
+    if required:
+        calibration = ensure_calibration(request.codec.name, filters, notify)
+    else:
+        calibration = load_calibration()
+        if calibration is not None and not calibration.covers(request.codec.name, filters):
+            calibration = None
+    return dataclasses.replace(request, calibration=calibration)
+
+
 def versions() -> dict[str, str | None]:
     """Versions of everything that determines the output bytes."""
     import av
@@ -138,27 +153,36 @@ def compress(images_dir: Path, out_dir: Path, budget: Budget, request: SweepRequ
     return manifest
 
 
-def decompress(in_dir: Path, png_dir: Path, jobs: int = -1, progress: Progress = None,
-               ) -> list[Path]:
-    """Decode every OUT/*.rcb into PNG_DIR/<stem>.png, in parallel."""
-    from joblib import Parallel, delayed
+def decompress(in_dir: Path, png_dir: Path, jobs: int = -1, progress: Progress = None, *,
+               threads: int | None = None, max_memory: int | None = None) -> list[Path]:
+    """Decode every OUT/*.rcb into PNG_DIR/<stem>.png, `jobs` images at a time.
+
+    The cores are shared out: each worker's post-filter gets cores // workers threads unless
+    `threads` says otherwise, so parallel images do not oversubscribe the CPU.
+    """
+    from joblib import Parallel, delayed, effective_n_jobs
+
+    from postfilter.inference import available_cores
 
     files = sorted(Path(in_dir).glob("*.rcb"))
     if not files:
         raise RcodecError(f"{in_dir}: no .rcb files to decompress")
     png_dir.mkdir(parents=True, exist_ok=True)
     outputs = []
-    runner = Parallel(n_jobs=jobs, return_as="generator_unordered")
-    for target in runner(delayed(_decode_one)(f, png_dir) for f in files):
+    workers = min(effective_n_jobs(jobs), len(files))
+    threads = threads or max(1, available_cores() // workers)
+    runner = Parallel(n_jobs=workers, return_as="generator_unordered")
+    for target in runner(delayed(_decode_one)(f, png_dir, threads, max_memory) for f in files):
         outputs.append(target)
         if progress:
             progress(1)
     return sorted(outputs)
 
 
-def _decode_one(source: Path, png_dir: Path) -> Path:
+def _decode_one(source: Path, png_dir: Path, threads: int | None = None,
+                max_memory: int | None = None) -> Path:
     try:
-        image = decode_bytes(source.read_bytes())
+        image = decode_bytes(source.read_bytes(), threads=threads, max_memory=max_memory)
     except RcodecError as error:
         raise in_file(source, error) from None
     target = png_dir / f"{source.stem}.png"

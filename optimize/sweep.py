@@ -19,6 +19,7 @@ import numpy as np
 from codec import container
 from codec.base import Codec
 from optimize.cache import SweepCache, digest
+from optimize.calibration import Calibration
 from rcodec import __version__, metrics
 from rcodec.images import read_rgb
 from rcodec.pipeline import make_codec
@@ -97,13 +98,17 @@ class ImageSweeper:
     def bpp(self, quantizer: int) -> float:
         return 8 * (len(self.payload(quantizer)) + 1) / self.pixels
 
-    def rows(self, quantizers: Iterable[int], filters: Sequence[FilterSpec]) -> list[dict]:
+    def rows(self, quantizers: Iterable[int], filters: Sequence[FilterSpec],
+             calibration: Calibration | None = None) -> list[dict]:
+        """One row per quantizer x filter. Decode time is predicted from `calibration` when
+        given (it times each stage alone), else the time measured here in the sweep."""
         out = []
         for quantizer in quantizers:
-            out.extend(self._rows_at(quantizer, filters))
+            out.extend(self._rows_at(quantizer, filters, calibration))
         return out
 
-    def _rows_at(self, quantizer: int, filters: Sequence[FilterSpec]) -> list[dict]:
+    def _rows_at(self, quantizer: int, filters: Sequence[FilterSpec],
+                 calibration: Calibration | None) -> list[dict]:
         payload = self.payload(quantizer)
         keys = {f.name: digest({"payload": self.payload_key(quantizer), "filter": f.name,
                                 "weights": f.sha256}) for f in filters}
@@ -125,13 +130,18 @@ class ImageSweeper:
         rows = []
         for spec in filters:
             record = records[spec.name]
+            seconds, source = record["decode_seconds"], "measured"
+            if calibration is not None:
+                seconds = calibration.seconds(self.codec_spec.name, spec.name, spec.sha256,
+                                              self.pixels)
+                source = "calibrated"
             rows.append({
                 "image": self.path.name, "codec": self.codec_spec.name, "quantizer": quantizer,
                 "filter": spec.name, "bytes": len(payload) + 1, "sse": record["sse"],
                 "pixels": self.pixels,
                 "psnr": metrics.psnr_from_sse(record["sse"], 3 * self.pixels),
-                "ms_ssim": record["ms_ssim"], "decode_seconds": record["decode_seconds"],
-                "decode_time_source": "measured"})
+                "ms_ssim": record["ms_ssim"], "decode_seconds": seconds,
+                "decode_time_source": source})
         return rows
 
 
@@ -203,6 +213,8 @@ class SweepRequest:
     target_bpp: float = 0.15
     half_width: int = 4
     extra: dict[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
+    #: Decode-time model; None: the times measured during the sweep.
+    calibration: Calibration | None = None
 
 
 def sweep_one(path: Path, request: SweepRequest, cache_root: str) -> list[dict]:
@@ -215,7 +227,7 @@ def sweep_one(path: Path, request: SweepRequest, cache_root: str) -> list[dict]:
     quantizers |= set(request.extra.get(path.name, ()))
     low, high = sweeper.codec.quantizer_range
     quantizers = {q for q in quantizers if low <= q <= high}
-    return sweeper.rows(sorted(quantizers), request.filters)
+    return sweeper.rows(sorted(quantizers), request.filters, request.calibration)
 
 
 def run_sweep(paths: Sequence[Path], request: SweepRequest, cache_root: str | Path,

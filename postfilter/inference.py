@@ -186,13 +186,28 @@ def load_model(entry: ModelEntry) -> nn.Module:
     return model
 
 
-def apply_filter(entry: ModelEntry, decoded: np.ndarray, payload: bytes) -> np.ndarray:
+def decode_tile(model: nn.Module, max_memory: int | None = None,
+                precision: Precision = "fp32") -> int:
+    """The tile side decoding uses: DEFAULT_TILE, or a smaller one when its haloed window
+    would not fit in `max_memory` bytes of activations. (A smaller tile gives the same
+    output up to float rounding, so uint8 pixels can differ only where a value sits within
+    that rounding of a .5 tie.)"""
+    if max_memory is None:
+        return DEFAULT_TILE
+    return min(DEFAULT_TILE, choose_tile(model, max_memory, precision))
+
+
+def apply_filter(entry: ModelEntry, decoded: np.ndarray, payload: bytes, *,
+                 threads: int | None = None, max_memory: int | None = None) -> np.ndarray:
     """A registered post-filter on a decoded HxWx3 uint8 RGB image; uint8 RGB of the same size.
 
-    Always tiled with DEFAULT_TILE, so the output depends only on the image and the weights.
-    Gray or RGBA input raises RcodecError (callers convert first). `payload` (the codec
-    bitstream) is unused by pixel-domain networks; DCT-domain ones will read it.
+    Tiled with DEFAULT_TILE (unless `max_memory` needs smaller tiles), so the output depends
+    only on the image and the weights. Gray or RGBA input raises RcodecError (callers convert
+    first). `payload` (the codec bitstream) is unused by pixel-domain networks; DCT-domain
+    ones read it.
     """
     del payload  # pixel-domain networks only see pixels
     _check_rgb(decoded)
-    return to_uint8(restore(load_model(entry), decoded, tile=DEFAULT_TILE))
+    model = load_model(entry)
+    tile = decode_tile(model, max_memory)
+    return to_uint8(restore(model, decoded, tile=tile, threads=threads))

@@ -27,8 +27,11 @@ def make_codec(name: str, **options: object) -> Codec:
     raise RcodecError(f"unknown codec {name!r} (bpg or jpeg)")
 
 
-def decode_bytes(data: bytes) -> np.ndarray:
-    """Decode a .bpg, .jpg or .rcb file's bytes to the image the user sees (filter applied)."""
+def decode_bytes(data: bytes, *, threads: int | None = None,
+                 max_memory: int | None = None) -> np.ndarray:
+    """Decode a .bpg, .jpg or .rcb file's bytes to the image the user sees (filter applied).
+
+    `threads` and `max_memory` bound the post-filter's CPU threads and activation memory."""
     if data.startswith(BPG_MAGIC):
         return decode_bpg(data)
     if data.startswith(JpegCodec.magic):
@@ -39,4 +42,5 @@ def decode_bytes(data: bytes) -> np.ndarray:
         return decoded
     from postfilter.inference import apply_filter
 
-    return apply_filter(registry.find(parsed.selector), decoded, parsed.payload)
+    return apply_filter(registry.find(parsed.selector), decoded, parsed.payload,
+                        threads=threads, max_memory=max_memory)

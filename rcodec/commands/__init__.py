@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 from collections.abc import Callable
 
-from rcodec.commands import codec_commands, job_commands, train_command
+from rcodec.commands import codec_commands, job_commands, model_commands, train_command
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +39,9 @@ COMMANDS = [
     CommandSpec("demo", "the quick start: compress, decompress and evaluate the samples",
                 job_commands.add_demo_arguments, job_commands.run_demo),
     CommandSpec("models", "list the registered post-filter networks",
-                codec_commands.add_models_arguments, codec_commands.run_models),
+                model_commands.add_models_arguments, model_commands.run_models),
+    CommandSpec("calibrate", "time each decode stage and network on this machine (s/MP)",
+                model_commands.add_calibrate_arguments, model_commands.run_calibrate),
     CommandSpec("train", "train a post-filter network on pairs made with our codec",
                 train_command.add_train_arguments, train_command.run_train),
 ]

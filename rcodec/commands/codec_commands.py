@@ -18,6 +18,7 @@ from rcodec.errors import RcodecError, in_file
 from rcodec.fileio import atomic_write_bytes, read_bytes
 from rcodec.images import open_image, read_rgb, write_png
 from rcodec.pipeline import SUFFIX_KIND, decode_bytes, make_codec
+from rcodec.units import size_argument
 
 
 def add_encode_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,12 +90,22 @@ def run_encode(args: argparse.Namespace) -> int:
 def add_decode_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", type=Path, help=".bpg, .jpg or .rcb file")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output PNG")
+    add_filter_resource_options(parser)
+
+
+def add_filter_resource_options(parser: argparse.ArgumentParser) -> None:
+    """--max-memory and --threads: what a post-filter may use while decoding."""
+    parser.add_argument("--max-memory", type=size_argument, default=None,
+                        help="activation memory for the post-filter, e.g. 1G (smaller tiles "
+                             "when the default 512-pixel tiles would not fit)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="post-filter CPU threads (default: available cores)")
 
 
 def run_decode(args: argparse.Namespace) -> int:
     data = read_bytes(args.input)
     try:
-        image = decode_bytes(data)
+        image = decode_bytes(data, threads=args.threads, max_memory=args.max_memory)
     except RcodecError as error:
         raise in_file(args.input, error) from None
     write_png(args.output, image)
@@ -164,23 +175,3 @@ def _print_tree(info: dict, indent: str = "") -> None:
             _print_tree(value, indent + "  ")
         else:
             print(f"{indent}{key}: {value}")
-
-
-def add_models_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true",
-                        help="print a JSON list (name, selector, codec, arch, params, "
-                             "seconds_per_mpx, sha256, ...)")
-
-
-def run_models(args: argparse.Namespace) -> int:
-    entries = registry.load_registry()
-    if args.json:
-        print_json([entry.to_json() for entry in entries])
-        return 0
-    if not entries:
-        print("no post-filter networks registered")
-    for e in entries:
-        speed = f"{e.seconds_per_mpx:.2f} s/MP" if e.seconds_per_mpx else "not calibrated"
-        print(f"{e.selector:>3}  {e.name:<20} {e.codec:<5} {e.arch:<8} {e.params:>9,} params  "
-              f"{e.quantizer_range[0]}-{e.quantizer_range[1]}  {speed}")
-    return 0

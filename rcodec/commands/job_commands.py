@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 from pathlib import Path
 
 from tqdm import tqdm
@@ -21,9 +22,11 @@ from optimize.sweep import (
 )
 from optimize.table import COLUMNS, PLAN_COLUMNS, plan_rows, plan_summary, read_sweep, write_csv
 from postfilter import registry
+from rcodec.commands.codec_commands import add_filter_resource_options
 from rcodec.errors import RcodecError
 from rcodec.fileio import atomic_write_text
 from rcodec.images import list_images
+from rcodec.units import duration_argument
 
 
 def add_sweep_options(parser: argparse.ArgumentParser, with_target: bool = True) -> None:
@@ -51,7 +54,8 @@ def add_budget_options(parser: argparse.ArgumentParser) -> None:
     budget = parser.add_mutually_exclusive_group(required=True)
     budget.add_argument("--bpp", type=str, help="total budget in bits per pixel (CLIC count)")
     budget.add_argument("--bytes", type=int, help="total budget in bytes")
-    parser.add_argument("--decode-time", type=float, help="total decode-time budget, seconds")
+    parser.add_argument("--decode-time", type=duration_argument,
+                        help="total decode-time budget: seconds, or with a unit (90min, 45h)")
     parser.add_argument("--solver", choices=METHODS, default="auto",
                         help="auto (ILP, Lagrangian above a size), highs, cbc, lagrangian")
 
@@ -96,6 +100,10 @@ def backend_context(args: argparse.Namespace):
         yield
 
 
+def _note(message: str) -> None:
+    print(f"rcodec: {message}", file=sys.stderr)
+
+
 def progress_bar(total: int, what: str) -> tqdm:
     return tqdm(total=total, desc=what, unit="img", leave=False, disable=None)
 
@@ -114,7 +122,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_sweep_command(args: argparse.Namespace) -> int:
     paths = list_images(args.images)
-    rows = _sweep(args, paths, sweep_request(args, args.bpp))
+    rows = _sweep(args, paths, job.with_calibration(sweep_request(args, args.bpp), False))
     write_csv(args.output, rows, COLUMNS)
     print(f"{args.output}: {len(rows)} rows for {len(paths)} images")
     return 0
@@ -164,6 +172,7 @@ def add_compress_arguments(parser: argparse.ArgumentParser) -> None:
 def run_compress(args: argparse.Namespace) -> int:
     paths = list_images(args.images)
     request = sweep_request(args, args.bpp or _bpp_of_bytes(args.bytes, paths))
+    request = job.with_calibration(request, args.decode_time is not None, _note)
     budget = job.Budget(args.bpp, args.bytes, args.decode_time)
     with progress_bar(len(paths), "sweep") as bar, backend_context(args):
         manifest = job.compress(args.images, args.output, budget, request,
@@ -188,13 +197,16 @@ def _bpp_of_bytes(total_bytes: int, paths: list[Path]) -> str:
 def add_decompress_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", type=Path, help="folder written by `rcodec compress`")
     parser.add_argument("-o", "--output", type=Path, required=True, help="PNG folder")
-    parser.add_argument("--jobs", type=int, default=-1)
+    parser.add_argument("--jobs", type=int, default=-1,
+                        help="images decoded at once (default: all cores)")
+    add_filter_resource_options(parser)
 
 
 def run_decompress(args: argparse.Namespace) -> int:
     count = len(list(args.input.glob("*.rcb")))
     with progress_bar(count, "decode") as bar:
-        outputs = job.decompress(args.input, args.output, args.jobs, bar.update)
+        outputs = job.decompress(args.input, args.output, args.jobs, bar.update,
+                                 threads=args.threads, max_memory=args.max_memory)
     print(f"decoded {len(outputs)} images into {args.output}")
     return 0
 

@@ -1,0 +1,140 @@
+"""Decode-time calibration, its use by the sweep, and the decode resource options."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from optimize import calibration as cal
+from optimize.sweep import NO_FILTER, CodecSpec, FilterSpec, SweepRequest, run_sweep
+from postfilter import registry
+from postfilter.inference import DEFAULT_TILE, decode_tile, load_model
+from rcodec.cli import main
+from rcodec.samples import sample_paths
+from rcodec.units import parse_bytes, parse_seconds
+
+SMALL = np.asarray(Image.open(sample_paths()[0]).convert("RGB"))[:96, :128]
+
+
+@pytest.fixture(scope="module")
+def shipped() -> registry.ModelEntry:
+    return next(e for e in registry.load_registry() if e.default and e.codec == "bpg")
+
+
+@pytest.fixture
+def cal_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "cal.json"
+    monkeypatch.setenv("RCODEC_CALIBRATION", str(path))
+    return path
+
+
+@pytest.mark.parametrize(("text", "value"), [("2G", 2 * 2**30), ("512MB", 512 * 2**20),
+                                             ("1.5k", 1536), ("100", 100)])
+def test_parse_bytes(text: str, value: int) -> None:
+    assert parse_bytes(text) == value
+
+
+@pytest.mark.parametrize(("text", "value"), [("45h", 45 * 3600), ("90min", 5400),
+                                             ("30s", 30), ("2.5", 2.5)])
+def test_parse_seconds(text: str, value: float) -> None:
+    assert parse_seconds(text) == value
+
+
+@pytest.mark.parametrize("text", ["", "G", "2 parsecs", "-1", "1e9"])
+def test_bad_sizes_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="cannot read"):
+        parse_bytes(text)
+
+
+def test_calibrate_times_every_stage_and_survives_a_reload(
+        cal_file: Path, shipped: registry.ModelEntry) -> None:
+    result = cal.calibrate([shipped.name], codecs=("bpg",), repeats=1, image=SMALL)
+    assert result.codecs["bpg"] > 0 and result.output_seconds_per_mpx > 0
+    assert result.filter_rate(shipped.name, shipped.sha256) > 0
+    cal.save_calibration(result)
+    assert cal.load_calibration() == result
+    assert result.covers("bpg", [(shipped.name, shipped.sha256), ("none", "")])
+    assert not result.covers("jpeg", [])
+    assert not result.covers("bpg", [(shipped.name, "0" * 64)])  # other weights: not timed
+
+
+def test_calibration_from_another_machine_is_ignored(cal_file: Path) -> None:
+    foreign = cal.Calibration({"cpu": "a faster one"}, {"bpg": 0.01})
+    cal.save_calibration(foreign)
+    assert cal.load_calibration() is None
+    cal_file.write_text("{not json")
+    assert cal.load_calibration() is None
+
+
+def test_prediction_is_the_sum_of_the_stages() -> None:
+    result = cal.Calibration({}, {"bpg": 0.05}, {"net": {"sha256": "ab", "seconds_per_mpx": 2.0}},
+                             0.1)
+    assert result.seconds("bpg", "net", "ab", 500_000) == pytest.approx(1.075)
+    assert result.seconds("bpg", "none", "", 2_000_000) == pytest.approx(0.3)
+    with pytest.raises(Exception, match="rcodec calibrate"):
+        result.seconds("jpeg", "none", "", 1)
+
+
+def test_sweep_predicts_decode_time_from_the_calibration(
+        tmp_path: Path, shipped: registry.ModelEntry) -> None:
+    Image.fromarray(SMALL).save(tmp_path / "a.png")
+    filters = (NO_FILTER, FilterSpec(shipped.name, shipped.selector, shipped.sha256))
+    timing = cal.Calibration({}, {"bpg": 0.05}, {shipped.name: {"sha256": shipped.sha256,
+                                                                "seconds_per_mpx": 2.0}}, 0.1)
+    request = SweepRequest(CodecSpec("bpg", (("level", 1),)), filters, (40,),
+                           calibration=timing)
+    rows = run_sweep([tmp_path / "a.png"], request, tmp_path / "cache", jobs=1)
+    pixels = SMALL.shape[0] * SMALL.shape[1]
+    by_filter = {row["filter"]: row for row in rows}
+    assert {row["decode_time_source"] for row in rows} == {"calibrated"}
+    assert by_filter["none"]["decode_seconds"] == pytest.approx(0.15 * pixels / 1e6)
+    assert by_filter[shipped.name]["decode_seconds"] == pytest.approx(2.15 * pixels / 1e6)
+    measured = run_sweep([tmp_path / "a.png"], SweepRequest(request.codec, filters, (40,)),
+                         tmp_path / "cache", jobs=1)
+    assert {row["decode_time_source"] for row in measured} == {"measured"}
+
+
+def test_calibrate_command_writes_json(cal_file: Path, capsys: pytest.CaptureFixture,
+                                       shipped: registry.ModelEntry) -> None:
+    assert main(["calibrate", "--models", shipped.name, "--repeats", "1", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["filters"][shipped.name]["sha256"] == shipped.sha256
+    assert cal.load_calibration() is not None
+    assert main(["models", "--json"]) == 0
+    listed = {m["name"]: m for m in json.loads(capsys.readouterr().out)}
+    assert listed[shipped.name]["calibrated_seconds_per_mpx"] == pytest.approx(
+        printed["filters"][shipped.name]["seconds_per_mpx"])
+
+
+def test_max_memory_shrinks_tiles_only_when_needed(shipped: registry.ModelEntry) -> None:
+    model = load_model(shipped)
+    assert decode_tile(model) == DEFAULT_TILE
+    assert decode_tile(model, 2**40) == DEFAULT_TILE
+    assert decode_tile(model, 20 * 2**20) < DEFAULT_TILE
+
+
+def test_decode_with_a_small_memory_budget_gives_the_same_image(
+        tmp_path: Path, shipped: registry.ModelEntry) -> None:
+    source = tmp_path / "a.png"
+    Image.fromarray(np.asarray(Image.open(sample_paths()[0]).convert("RGB"))).save(source)
+    rcb = tmp_path / "a.rcb"
+    assert main(["encode", str(source), "-o", str(rcb), "--qp", "40", "--filter",
+                 shipped.name]) == 0
+    outputs = []
+    for extra in ([], ["--max-memory", "8M", "--threads", "1"]):
+        target = tmp_path / f"out{len(outputs)}.png"
+        assert main(["decode", str(rcb), "-o", str(target), *extra]) == 0
+        outputs.append(np.asarray(Image.open(target)))
+    assert np.array_equal(outputs[0], outputs[1])
+
+
+def test_bad_max_memory_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["decode", str(tmp_path / "x.rcb"), "-o", str(tmp_path / "x.png"),
+              "--max-memory", "lots"])
+    assert exit_info.value.code == 2
+    assert "cannot read a size 'lots'" in capsys.readouterr().err
