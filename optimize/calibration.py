@@ -18,6 +18,7 @@ import os
 import platform
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,9 @@ from rcodec.fileio import atomic_write_text
 CODEC_QUANTIZERS = {"bpg": 40, "jpeg": 50}
 
 FILE_NAME = "calibration.json"
+
+#: Layout of the calibration file; files of another layout are measured again.
+FORMAT = 2
 
 
 def calibration_path() -> Path:
@@ -66,30 +70,72 @@ class Calibration:
 
     machine: dict[str, Any]
     codecs: dict[str, float] = dataclasses.field(default_factory=dict)
-    #: name -> {"sha256": ..., "seconds_per_mpx": ...}
+    #: name -> {"sha256", "seconds_per_mpx" (of output, in full tiles), "tile", "radius",
+    #: "precision", "windows": [[height, width, seconds], ...]}
     filters: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     output_seconds_per_mpx: float = 0.0
+    format: int = FORMAT
+
+    def _filter(self, name: str, sha256: str) -> dict[str, Any] | None:
+        known = self.filters.get(name)
+        return known if known is not None and known.get("sha256") == sha256 else None
 
     def filter_rate(self, name: str, sha256: str) -> float | None:
-        """Seconds per megapixel of a network with these weights, or None if not measured."""
+        """Seconds per megapixel of a network with these weights at full tiles, or None if
+        not measured here."""
         if name == "none":
             return 0.0
-        known = self.filters.get(name)
-        if known is None or known.get("sha256") != sha256:
-            return None
-        return float(known["seconds_per_mpx"])
+        known = self._filter(name, sha256)
+        return None if known is None else float(known["seconds_per_mpx"])
 
-    def covers(self, codec: str, filters: Sequence[tuple[str, str]]) -> bool:
-        return codec in self.codecs and all(
-            self.filter_rate(name, sha) is not None for name, sha in filters)
+    def covers(self, codec: str, filters: Sequence[tuple[str, str]],
+               image_shapes: Sequence[tuple[int, int]] = ()) -> bool:
+        """Whether the codec and every filter were timed, on the main window shapes of
+        images of these (height, width) shapes too."""
+        if codec not in self.codecs:
+            return False
+        for name, sha in filters:
+            if name == "none":
+                continue
+            known = self._filter(name, sha)
+            if known is None:
+                return False
+            timed = {(h, w) for h, w, _ in known["windows"]}
+            if not set(main_windows(known["tile"], known["radius"], image_shapes)) <= timed:
+                return False
+        return True
 
-    def seconds(self, codec: str, filter_name: str, sha256: str, pixels: int) -> float:
+    def filter_seconds(self, name: str, sha256: str, height: int, width: int) -> float:
+        """Predicted time of the network on an image: its tile windows, one by one."""
+        from postfilter.inference import tile_windows
+
+        if name == "none":
+            return 0.0
+        known = self._filter(name, sha256)
+        if known is None:
+            raise RcodecError(f"no calibration for post-filter {name}; run `rcodec calibrate`")
+        exact = {(h, w): seconds for h, w, seconds in known["windows"]}
+        points = np.array(sorted((h * w, seconds) for h, w, seconds in known["windows"]))
+        total = 0.0
+        for _, (y0, y1, x0, x1) in tile_windows(height, width, known["tile"], known["radius"]):
+            shape = (y1 - y0, x1 - x0)
+            pixels = shape[0] * shape[1]
+            if shape in exact:
+                total += exact[shape]
+            elif pixels > points[-1, 0]:  # beyond the largest window timed: its rate per pixel
+                total += pixels * points[-1, 1] / points[-1, 0]
+            else:
+                total += float(np.interp(pixels, points[:, 0], points[:, 1]))
+        return total
+
+    def seconds(self, codec: str, filter_name: str, sha256: str, height: int,
+                width: int) -> float:
         """Predicted wall time to decode, filter and write one image."""
-        rate = self.filter_rate(filter_name, sha256)
-        if codec not in self.codecs or rate is None:
-            raise RcodecError(f"no calibration for {codec} + {filter_name}; run "
-                              "`rcodec calibrate`")
-        return (self.codecs[codec] + rate + self.output_seconds_per_mpx) * pixels / 1e6
+        if codec not in self.codecs:
+            raise RcodecError(f"no calibration for codec {codec}; run `rcodec calibrate`")
+        per_mpx = self.codecs[codec] + self.output_seconds_per_mpx
+        return (per_mpx * height * width / 1e6
+                + self.filter_seconds(filter_name, sha256, height, width))
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -100,10 +146,12 @@ def load_calibration(path: Path | None = None) -> Calibration | None:
     path = path or calibration_path()
     try:
         data = json.loads(path.read_text())
+        if data.get("format") != FORMAT:
+            return None
         calibration = Calibration(**data)
     except (OSError, ValueError, TypeError):
         return None
-    if calibration.machine != machine_fingerprint():
+    if calibration.format != FORMAT or calibration.machine != machine_fingerprint():
         return None
     return calibration
 
@@ -115,9 +163,17 @@ def save_calibration(calibration: Calibration, path: Path | None = None) -> Path
     return path
 
 
+#: Seconds of untimed runs before timing: the first calls of a shape pay for JIT kernels, and
+#: the CPU takes a moment to reach its working clock.
+WARM_UP_SECONDS = 0.3
+
+
 def _median_seconds(repeats: int, action: Callable[..., object], *args: object) -> float:
-    """Median wall time of `action(*args)` over `repeats` runs, after one warm-up run."""
-    action(*args)  # warm-up: first calls pay for JIT kernels and caches
+    """Median wall time of `action(*args)` over `repeats` runs, after warming up."""
+    start = time.perf_counter()
+    action(*args)
+    while time.perf_counter() - start < WARM_UP_SECONDS:
+        action(*args)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -136,13 +192,14 @@ def calibration_image() -> np.ndarray:
 
 
 def calibrate(filter_names: Sequence[str] | None = None, codecs: Sequence[str] = ("bpg", "jpeg"),
-              repeats: int = 3, image: np.ndarray | None = None,
+              repeats: int = 5, image: np.ndarray | None = None,
               progress: Callable[[str, float], None] | None = None,
-              base: Calibration | None = None) -> Calibration:
+              base: Calibration | None = None,
+              image_shapes: Sequence[tuple[int, int]] = ()) -> Calibration:
     """Time every codec's decode, the PNG output and each named network (default: all
-    registered) on one photograph; add them to `base` (a previous calibration) if given."""
+    registered) on one photograph; add them to `base` (a previous calibration) if given.
+    Networks are timed on square windows and on the main windows of `image_shapes`."""
     from postfilter import registry
-    from postfilter.inference import apply_filter, load_model
     from rcodec.images import png_bytes
     from rcodec.pipeline import make_codec
 
@@ -165,26 +222,83 @@ def calibrate(filter_names: Sequence[str] | None = None, codecs: Sequence[str] =
     if progress:
         progress("write PNG", result.output_seconds_per_mpx)
     for entry in entries:
-        load_model(entry)
-        seconds = _median_seconds(repeats, apply_filter, entry, *decoded[entry.codec])
-        result.filters[entry.name] = {"sha256": entry.sha256, "seconds_per_mpx": seconds / mpx}
+        known = result._filter(entry.name, entry.sha256)
+        result.filters[entry.name] = time_filter(entry, decoded[entry.codec][0], repeats,
+                                                 image_shapes, known)
         if progress:
-            progress(entry.name, seconds / mpx)
+            progress(entry.name, result.filters[entry.name]["seconds_per_mpx"])
     return result
 
 
+#: Window sides timed below the full tile window.
+WINDOW_SIDES = (48, 96, 192, 320)
+
+#: Window shapes of a dataset timed exactly: those covering the most pixels.
+MAIN_WINDOWS = 8
+
+
+def main_windows(tile: int, radius: int, image_shapes: Sequence[tuple[int, int]],
+                 ) -> list[tuple[int, int]]:
+    """The window shapes that carry most of the work for images of these shapes."""
+    from postfilter.inference import tile_windows
+
+    work: Counter[tuple[int, int]] = Counter()
+    for (height, width), count in Counter(map(tuple, image_shapes)).items():
+        for _, (y0, y1, x0, x1) in tile_windows(height, width, tile, radius):
+            work[y1 - y0, x1 - x0] += count * (y1 - y0) * (x1 - x0)
+    return [shape for shape, _ in work.most_common(MAIN_WINDOWS)]
+
+
+def time_filter(entry: Any, decoded: np.ndarray, repeats: int,
+                image_shapes: Sequence[tuple[int, int]] = (),
+                known: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Time a registered network on square windows up to the decoder's full tile window
+    and on the main windows of `image_shapes`, keeping the shapes `known` already has."""
+    import torch
+
+    from postfilter.inference import (
+        decode_tile,
+        effective_precision,
+        load_model,
+        run_window,
+        torch_threads,
+    )
+    from postfilter.models import receptive_radius
+
+    model = load_model(entry)
+    precision = effective_precision(entry)
+    tile, radius = decode_tile(model, None, precision), receptive_radius(model)
+    full = tile + 2 * radius
+    timed = {}
+    if known is not None and known.get("precision") == precision:
+        timed = {(h, w): seconds for h, w, seconds in known["windows"]}
+    wanted = {(side, side) for side in (*WINDOW_SIDES, full) if side <= full}
+    wanted |= set(main_windows(tile, radius, image_shapes))
+    height, width = decoded.shape[:2]
+    canvas = np.pad(decoded, ((0, max(0, full - height)), (0, max(0, full - width)), (0, 0)),
+                    mode="symmetric")
+    device = next(model.parameters()).device
+    with torch_threads(None), torch.inference_mode():
+        for h, w in sorted(wanted - set(timed)):
+            window = np.ascontiguousarray(canvas[:h, :w])
+            timed[h, w] = _median_seconds(repeats, run_window, model, window, device, precision)
+    return {"sha256": entry.sha256, "tile": tile, "radius": radius, "precision": precision,
+            "windows": [[h, w, seconds] for (h, w), seconds in sorted(timed.items())],
+            "seconds_per_mpx": timed[full, full] / (tile * tile) * 1e6}
+
+
 def ensure_calibration(codec: str, filters: Sequence[tuple[str, str]],
+                       image_shapes: Sequence[tuple[int, int]] = (),
                        notify: Callable[[str], None] | None = None) -> Calibration:
-    """This machine's calibration covering `codec` and the (name, sha256) filters, measured
-    and saved first when it is missing or incomplete."""
+    """This machine's calibration covering `codec`, the (name, sha256) filters and the main
+    windows of images of `image_shapes`: measured and saved first where it is incomplete."""
     current = load_calibration()
-    if current is not None and current.covers(codec, filters):
+    if current is not None and current.covers(codec, filters, image_shapes):
         return current
     if notify:
-        notify("timing the decoder on this machine (once; see `rcodec calibrate`)")
+        notify("timing the decoder on this machine (once per network and image size; see "
+               "`rcodec calibrate`)")
     names = [name for name, _ in filters if name != "none"]
-    if current is not None:
-        names = [n for n, sha in filters if n != "none" and current.filter_rate(n, sha) is None]
-    fresh = calibrate(names, codecs=(codec,), base=current)
+    fresh = calibrate(names, codecs=(codec,), base=current, image_shapes=image_shapes)
     save_calibration(fresh)
     return fresh

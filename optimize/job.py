@@ -18,7 +18,7 @@ from optimize.table import plan_rows, plan_summary, to_candidates, total_pixels
 from rcodec import metrics
 from rcodec.errors import BudgetError, RcodecError, in_file
 from rcodec.fileio import atomic_write_bytes, atomic_write_text
-from rcodec.images import list_images, read_rgb, write_png
+from rcodec.images import image_shape, list_images, read_rgb, write_png
 from rcodec.pipeline import decode_bytes
 
 Progress = Callable[[int], None] | None
@@ -91,13 +91,15 @@ def sweep_and_plan(paths: Sequence[Path], request: SweepRequest, budget: Budget,
         rows = _names_to_rows_index([r for r in rows if r["image"] not in clipped] + fresh)
 
 
-def with_calibration(request: SweepRequest, required: bool,
+def with_calibration(request: SweepRequest, required: bool, paths: Sequence[Path] = (),
                      notify: Callable[[str], None] | None = None) -> SweepRequest:
-    """The request with this machine's decode-time calibration attached: measured first when
-    `required` (a decode-time budget) and missing; otherwise only when already on file."""
+    """The request with this machine's decode-time calibration attached: measured first
+    (for the sizes of the images at `paths`) when `required` (a decode-time budget) and
+    incomplete; otherwise only when already on file."""
     filters = [(spec.name, spec.sha256) for spec in request.filters]
     if required:
-        calibration = ensure_calibration(request.codec.name, filters, notify)
+        shapes = [shape for path in paths for shape in [image_shape(path)]]
+        calibration = ensure_calibration(request.codec.name, filters, shapes, notify)
     else:
         calibration = load_calibration()
         if calibration is not None and not calibration.covers(request.codec.name, filters):

@@ -62,6 +62,16 @@ class FilterSpec:
 
         return apply_filter(registry.find(self.name), decoded, payload)
 
+    def cache_key(self) -> dict[str, str]:
+        """What determines this filter's output besides the decoded image."""
+        key = {"filter": self.name, "weights": self.sha256}
+        if self.selector == container.NO_FILTER:
+            return key
+        from postfilter import registry
+        from postfilter.inference import effective_precision
+
+        return key | {"precision": effective_precision(registry.find(self.name))}
+
 
 NO_FILTER = FilterSpec("none", container.NO_FILTER, "")
 
@@ -110,8 +120,8 @@ class ImageSweeper:
     def _rows_at(self, quantizer: int, filters: Sequence[FilterSpec],
                  calibration: Calibration | None) -> list[dict]:
         payload = self.payload(quantizer)
-        keys = {f.name: digest({"payload": self.payload_key(quantizer), "filter": f.name,
-                                "weights": f.sha256}) for f in filters}
+        keys = {f.name: digest({"payload": self.payload_key(quantizer), **f.cache_key()})
+                for f in filters}
         records = {name: self.cache.get_json(key) for name, key in keys.items()}
         missing = [f for f in filters if records[f.name] is None]
         if missing:
@@ -133,7 +143,7 @@ class ImageSweeper:
             seconds, source = record["decode_seconds"], "measured"
             if calibration is not None:
                 seconds = calibration.seconds(self.codec_spec.name, spec.name, spec.sha256,
-                                              self.pixels)
+                                              *self.rgb.shape[:2])
                 source = "calibrated"
             rows.append({
                 "image": self.path.name, "codec": self.codec_spec.name, "quantizer": quantizer,

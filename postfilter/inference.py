@@ -95,6 +95,15 @@ def tile_grid(height: int, width: int, tile: int) -> list[tuple[int, int, int, i
             for y in range(0, height, tile) for x in range(0, width, tile)]
 
 
+def tile_windows(height: int, width: int, tile: int, radius: int,
+                 ) -> list[tuple[tuple[int, int, int, int], tuple[int, int, int, int]]]:
+    """Each output tile with the input window it is computed from: the tile grown by the
+    receptive radius on every side, clipped at the image border."""
+    return [((y0, y1, x0, x1), (max(y0 - radius, 0), min(y1 + radius, height),
+                                max(x0 - radius, 0), min(x1 + radius, width)))
+            for y0, y1, x0, x1 in tile_grid(height, width, tile)]
+
+
 def _check_rgb(rgb: np.ndarray) -> None:
     if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8:
         raise RcodecError("post-filter input must be a uint8 numpy array")
@@ -105,9 +114,10 @@ def _check_rgb(rgb: np.ndarray) -> None:
         raise RcodecError(f"post-filter input is empty: shape {rgb.shape}")
 
 
-def _run(model: nn.Module, window: np.ndarray, device: torch.device,
-         precision: Precision) -> np.ndarray:
-    """The model on one uint8 HxWx3 window; float32 HxWx3 on the 0..255 scale."""
+def run_window(model: nn.Module, window: np.ndarray, device: torch.device,
+               precision: Precision) -> np.ndarray:
+    """The model on one uint8 HxWx3 window; float32 HxWx3 on the 0..255 scale. (Callers
+    hold torch.inference_mode and the thread count.)"""
     # HxWxC memory viewed as 1xCxHxW is already channels_last. (A copy: torch wants the
     # array writable, and the caller's may not be.)
     x = torch.from_numpy(np.array(window, copy=True)).permute(2, 0, 1).unsqueeze(0)
@@ -145,10 +155,9 @@ def restore(model: nn.Module, rgb_uint8: np.ndarray, tile: int | None = None,
     model.eval()
     try:
         with torch_threads(threads), torch.inference_mode():
-            for y0, y1, x0, x1 in tile_grid(height, width, tile):
-                wy0, wy1 = max(y0 - radius, 0), min(y1 + radius, height)
-                wx0, wx1 = max(x0 - radius, 0), min(x1 + radius, width)
-                result = _run(model, rgb_uint8[wy0:wy1, wx0:wx1], device, precision)
+            for (y0, y1, x0, x1), (wy0, wy1, wx0, wx1) in tile_windows(height, width, tile,
+                                                                       radius):
+                result = run_window(model, rgb_uint8[wy0:wy1, wx0:wx1], device, precision)
                 out[y0:y1, x0:x1] = result[y0 - wy0 : y1 - wy0, x0 - wx0 : x1 - wx0]
     finally:
         model.train(was_training)
@@ -186,6 +195,20 @@ def load_model(entry: ModelEntry) -> nn.Module:
     return model
 
 
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 convolutions in hardware (elsewhere bf16 is emulated,
+    and slower than fp32)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def effective_precision(entry: ModelEntry) -> Precision:
+    """The precision a registered network runs at on this machine."""
+    return "bf16" if entry.precision == "bf16" and native_bf16() else "fp32"
+
+
 def decode_tile(model: nn.Module, max_memory: int | None = None,
                 precision: Precision = "fp32") -> int:
     """The tile side decoding uses: DEFAULT_TILE, or a smaller one when its haloed window
@@ -209,5 +232,6 @@ def apply_filter(entry: ModelEntry, decoded: np.ndarray, payload: bytes, *,
     del payload  # pixel-domain networks only see pixels
     _check_rgb(decoded)
     model = load_model(entry)
-    tile = decode_tile(model, max_memory)
-    return to_uint8(restore(model, decoded, tile=tile, threads=threads))
+    precision = effective_precision(entry)
+    tile = decode_tile(model, max_memory, precision)
+    return to_uint8(restore(model, decoded, tile=tile, threads=threads, precision=precision))

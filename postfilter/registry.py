@@ -36,6 +36,9 @@ class ModelEntry:
     default: bool = False
     #: Training steps the shipped weights have seen.
     steps: int = 0
+    #: Inference precision: "bf16" only where measured within 0.01 dB of fp32
+    #: (benchmarks/precision.py); used where the CPU computes bf16 natively.
+    precision: str = "fp32"
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -36,6 +36,16 @@ def open_image(path: str | os.PathLike[str]) -> Image.Image:
     return image
 
 
+def image_shape(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """(height, width) from the file's header, without decoding the pixels."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except Exception as error:  # Pillow raises many types on malformed headers
+        raise FormatError(f"{path}: not a readable image ({error})") from None
+    return height, width
+
+
 def to_rgb(image: Image.Image) -> np.ndarray:
     """HxWx3 uint8 RGB: gray is replicated, alpha dropped, 16-bit samples rounded to 8 bits."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):

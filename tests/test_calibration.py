@@ -14,6 +14,7 @@ from optimize.sweep import NO_FILTER, CodecSpec, FilterSpec, SweepRequest, run_s
 from postfilter import registry
 from postfilter.inference import DEFAULT_TILE, decode_tile, load_model
 from rcodec.cli import main
+from rcodec.errors import RcodecError
 from rcodec.samples import sample_paths
 from rcodec.units import parse_bytes, parse_seconds
 
@@ -62,6 +63,18 @@ def test_calibrate_times_every_stage_and_survives_a_reload(
     assert not result.covers("bpg", [(shipped.name, "0" * 64)])  # other weights: not timed
 
 
+def test_calibration_times_the_windows_of_the_images_at_hand(
+        cal_file: Path, shipped: registry.ModelEntry) -> None:
+    filters = [(shipped.name, shipped.sha256)]
+    first = cal.ensure_calibration("bpg", filters, [(60, 70)])
+    assert first.covers("bpg", filters, [(60, 70)])
+    assert not first.covers("bpg", filters, [(50, 90)])
+    again = cal.ensure_calibration("bpg", filters, [(60, 70), (50, 90)])
+    timed = {(h, w) for h, w, _ in again.filters[shipped.name]["windows"]}
+    assert {(60, 70), (50, 90)} <= timed  # whole images under one tile: one window each
+    assert cal.load_calibration().covers("bpg", filters, [(50, 90)])
+
+
 def test_calibration_from_another_machine_is_ignored(cal_file: Path) -> None:
     foreign = cal.Calibration({"cpu": "a faster one"}, {"bpg": 0.01})
     cal.save_calibration(foreign)
@@ -70,29 +83,49 @@ def test_calibration_from_another_machine_is_ignored(cal_file: Path) -> None:
     assert cal.load_calibration() is None
 
 
-def test_prediction_is_the_sum_of_the_stages() -> None:
-    result = cal.Calibration({}, {"bpg": 0.05}, {"net": {"sha256": "ab", "seconds_per_mpx": 2.0}},
-                             0.1)
-    assert result.seconds("bpg", "net", "ab", 500_000) == pytest.approx(1.075)
-    assert result.seconds("bpg", "none", "", 2_000_000) == pytest.approx(0.3)
-    with pytest.raises(Exception, match="rcodec calibrate"):
-        result.seconds("jpeg", "none", "", 1)
+def timing(name: str = "net", sha256: str = "ab") -> cal.Calibration:
+    """Codec 0.05 s/MP, PNG 0.1 s/MP; the network 1 s per 100x100 window, twice that rate
+    per pixel for 200x200 ones, 0.5 s for an 82x54 one; 64-pixel tiles and a radius of 18."""
+    net = {"sha256": sha256, "tile": 64, "radius": 18, "seconds_per_mpx": 0.0,
+           "precision": "fp32", "windows": [[100, 100, 1.0], [200, 200, 8.0], [82, 54, 0.5]]}
+    return cal.Calibration({}, {"bpg": 0.05}, {name: net}, 0.1)
+
+
+def interpolated(pixels: int) -> float:
+    return float(np.interp(pixels, [82 * 54, 10_000, 40_000], [0.5, 1.0, 8.0]))
+
+
+def test_prediction_sums_the_stages_and_the_tile_windows() -> None:
+    result = timing()
+    assert result.seconds("bpg", "none", "", 1000, 2000) == pytest.approx(0.3)
+    # one 50x64 tile: a 50x82 window of 4100 pixels, under the smallest timed window
+    assert result.filter_seconds("net", "ab", 50, 64) == pytest.approx(0.5)
+    # 100x100 image: tiles 64 and 36 each way; windows 82 or 54 each way, one timed exactly
+    others = [82 * 82, 54 * 82, 54 * 54]
+    expected = 0.5 + sum(interpolated(p) for p in others)
+    assert result.filter_seconds("net", "ab", 100, 100) == pytest.approx(expected)
+    assert result.seconds("bpg", "net", "ab", 100, 100) == pytest.approx(expected + 0.0015)
+    with pytest.raises(RcodecError, match="rcodec calibrate"):
+        result.seconds("jpeg", "none", "", 1, 1)
+    with pytest.raises(RcodecError, match="rcodec calibrate"):
+        result.filter_seconds("net", "other weights", 100, 100)
+    result.filters["net"]["tile"] = 400  # a 300x300 window, past the largest timed: its rate
+    assert result.filter_seconds("net", "ab", 300, 300) == pytest.approx(8.0 * 90_000 / 40_000)
 
 
 def test_sweep_predicts_decode_time_from_the_calibration(
         tmp_path: Path, shipped: registry.ModelEntry) -> None:
     Image.fromarray(SMALL).save(tmp_path / "a.png")
     filters = (NO_FILTER, FilterSpec(shipped.name, shipped.selector, shipped.sha256))
-    timing = cal.Calibration({}, {"bpg": 0.05}, {shipped.name: {"sha256": shipped.sha256,
-                                                                "seconds_per_mpx": 2.0}}, 0.1)
     request = SweepRequest(CodecSpec("bpg", (("level", 1),)), filters, (40,),
-                           calibration=timing)
+                           calibration=timing(shipped.name, shipped.sha256))
     rows = run_sweep([tmp_path / "a.png"], request, tmp_path / "cache", jobs=1)
     pixels = SMALL.shape[0] * SMALL.shape[1]
     by_filter = {row["filter"]: row for row in rows}
     assert {row["decode_time_source"] for row in rows} == {"calibrated"}
     assert by_filter["none"]["decode_seconds"] == pytest.approx(0.15 * pixels / 1e6)
-    assert by_filter[shipped.name]["decode_seconds"] == pytest.approx(2.15 * pixels / 1e6)
+    assert by_filter[shipped.name]["decode_seconds"] == pytest.approx(  # windows 82 or 50 high
+        0.15 * pixels / 1e6 + 2 * interpolated(82 * 82) + 2 * interpolated(50 * 82))
     measured = run_sweep([tmp_path / "a.png"], SweepRequest(request.codec, filters, (40,)),
                          tmp_path / "cache", jobs=1)
     assert {row["decode_time_source"] for row in measured} == {"measured"}

@@ -146,6 +146,25 @@ def test_bf16_is_close() -> None:
     assert np.abs(out - restore(model, image)).max() < 8
 
 
+def test_precision_follows_the_registry_and_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from optimize.sweep import FilterSpec
+    from postfilter import registry
+
+    shipped = registry.load_registry()[0]
+    fast = dataclasses.replace(shipped, precision="bf16")
+    monkeypatch.setattr(registry, "find", lambda name: fast)
+    monkeypatch.setattr(inference, "native_bf16", lambda: False)
+    spec = FilterSpec(fast.name, fast.selector, fast.sha256)
+    emulated = spec.cache_key()
+    assert inference.effective_precision(fast) == "fp32"  # emulated bf16 is slower
+    monkeypatch.setattr(inference, "native_bf16", lambda: True)
+    assert inference.effective_precision(fast) == "bf16"
+    assert inference.effective_precision(dataclasses.replace(fast, precision="fp32")) == "fp32"
+    assert spec.cache_key() != emulated  # a sweep never reuses the other precision's results
+
+
 @pytest.mark.parametrize("shape", [(20, 20), (20, 20, 4), (20, 20, 1)])
 def test_apply_filter_needs_rgb(shape: tuple[int, ...]) -> None:
     entry = ModelEntry("x", 1, "S", {}, "bpg", (0, 51), "x.safetensors", "0" * 64, 0)

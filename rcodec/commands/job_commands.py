@@ -25,7 +25,7 @@ from postfilter import registry
 from rcodec.commands.codec_commands import add_filter_resource_options
 from rcodec.errors import RcodecError
 from rcodec.fileio import atomic_write_text
-from rcodec.images import list_images
+from rcodec.images import image_shape, list_images
 from rcodec.units import duration_argument
 
 
@@ -172,7 +172,7 @@ def add_compress_arguments(parser: argparse.ArgumentParser) -> None:
 def run_compress(args: argparse.Namespace) -> int:
     paths = list_images(args.images)
     request = sweep_request(args, args.bpp or _bpp_of_bytes(args.bytes, paths))
-    request = job.with_calibration(request, args.decode_time is not None, _note)
+    request = job.with_calibration(request, args.decode_time is not None, paths, _note)
     budget = job.Budget(args.bpp, args.bytes, args.decode_time)
     with progress_bar(len(paths), "sweep") as bar, backend_context(args):
         manifest = job.compress(args.images, args.output, budget, request,
@@ -185,12 +185,7 @@ def run_compress(args: argparse.Namespace) -> int:
 
 def _bpp_of_bytes(total_bytes: int, paths: list[Path]) -> str:
     """The rate a byte budget means for these images: the adaptive window's target."""
-    from rcodec.images import open_image
-
-    pixels = 0
-    for path in paths:
-        width, height = open_image(path).size
-        pixels += width * height
+    pixels = sum(height * width for height, width in map(image_shape, paths))
     return str(8 * total_bytes / pixels)
 
 

@@ -38,7 +38,7 @@ def run_models(args: argparse.Namespace) -> int:
 
 def add_calibrate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", help="comma-separated networks to time (default: all)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per stage (median)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per stage (median)")
     parser.add_argument("--json", action="store_true", help="print the calibration as JSON")
 
 
