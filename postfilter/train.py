@@ -74,6 +74,9 @@ class TrainConfig:
     log_every: int = 100
     val_crop: int | None = 256
     arch_config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: "bf16": autocast forward and backward in bfloat16 (fp32 weights and optimizer), about
+    #: twice as fast on CPUs with native bf16.
+    precision: str = "fp32"
     cache_dir: str | None = None
     threads: int | None = None
     progress: bool = True
@@ -180,6 +183,11 @@ def save_checkpoint(out_dir: Path, model: nn.Module, optimizer: torch.optim.Opti
     atomic_write_text(out_dir / STATE, json.dumps(mirror, indent=2) + "\n")
 
 
+def _identity_defaults() -> dict[str, Any]:
+    return {f.name: f.default for f in dataclasses.fields(TrainConfig)
+            if f.default is not dataclasses.MISSING and f.name not in RESUMABLE_CHANGES}
+
+
 def load_checkpoint(out_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
                     config: TrainConfig) -> RunState | None:
     """Restore model and optimizer from `out_dir` if it holds a checkpoint of this config."""
@@ -189,6 +197,8 @@ def load_checkpoint(out_dir: Path, model: nn.Module, optimizer: torch.optim.Opti
     data = path.read_bytes()
     meta = read_metadata(data)
     saved = json.loads(meta.get("config", "null"))
+    if isinstance(saved, dict):  # fields added since the checkpoint was written: defaults
+        saved = {**_identity_defaults(), **saved}
     if saved != config.identity():
         changed = sorted(k for k in set(saved or {}) | set(config.identity())
                          if (saved or {}).get(k) != config.identity().get(k))
@@ -285,6 +295,7 @@ def train(config: TrainConfig) -> Path:
 
     torch.manual_seed(config.seed)
     model = build(config.arch, rgb_mean=train_set.rgb_mean(), **config.arch_config).to(device)
+    model = model.to(memory_format=torch.channels_last)  # faster convolutions on CPU
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999))
     run = load_checkpoint(out_dir, model, optimizer, config) or RunState()
     log = CsvLog(out_dir / LOG, run.step)
@@ -304,8 +315,11 @@ def train(config: TrainConfig) -> Path:
                 group["lr"] = lr
             model.train()
             rng = np.random.default_rng([config.seed, run.step])
-            inputs, targets = (t.to(device) for t in train_set.batch(config.batch_size, rng))
-            loss = F.mse_loss(model(inputs), targets)
+            inputs, targets = (t.to(device).contiguous(memory_format=torch.channels_last)
+                               for t in train_set.batch(config.batch_size, rng))
+            with torch.autocast(device.type, torch.bfloat16, enabled=config.precision == "bf16"):
+                outputs = model(inputs)
+            loss = F.mse_loss(outputs.float(), targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -308,3 +308,18 @@ def test_training_writes_outputs_and_resumes(tmp_path: Path) -> None:
     changed = {**base, "lr": 5e-4}
     with pytest.raises(RcodecError, match="different configuration"):
         train(TrainConfig(**changed, out_dir=str(out), max_steps=30))
+
+
+def test_bf16_training_learns_and_is_part_of_the_run_identity(tmp_path: Path) -> None:
+    write_images(tmp_path / "train", 4)
+    write_images(tmp_path / "val", 1, seed=10)
+    base = dict(arch="edsr_selu", arch_config={"blocks": 1, "maps": 8}, codec="bpg",
+                quantizer=40, data_dir=str(tmp_path / "train"), val_dir=str(tmp_path / "val"),
+                batch_size=4, crop=32, val_every=10, checkpoint_every=10, log_every=1,
+                cache_dir=str(tmp_path / "cache"), progress=False, threads=1, lr=3e-3)
+    out = tmp_path / "run"
+    train(TrainConfig(**base, out_dir=str(out), max_steps=30, precision="bf16"))
+    losses = [float(r["loss"]) for r in read_log(out / "log.csv")]
+    assert all(np.isfinite(losses)) and np.mean(losses[-5:]) < np.mean(losses[:5])
+    with pytest.raises(RcodecError, match="precision"):
+        train(TrainConfig(**base, out_dir=str(out), max_steps=40, precision="fp32"))

@@ -31,6 +31,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
     parser.add_argument("--threads", type=int, help="CPU threads (default: available cores)")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                        help="bf16: mixed precision, about 2x faster on CPUs with native bf16")
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -44,7 +46,8 @@ def run_train(args: argparse.Namespace) -> int:
         val_dir=str(args.val), out_dir=str(args.output), batch_size=args.batch_size,
         crop=args.crop, lr=args.lr, lr_halve_every=args.lr_halve_every, max_steps=args.steps,
         val_every=args.val_every, patience=args.patience, seed=args.seed, device=args.device,
-        downscale=args.downscale, checkpoint_every=args.checkpoint_every, threads=args.threads)
+        downscale=args.downscale, checkpoint_every=args.checkpoint_every, threads=args.threads,
+        precision=args.precision)
     best = train(config)
     print(f"best weights: {best}")
     return 0
