@@ -127,23 +127,8 @@ def compress(images_dir: Path, out_dir: Path, budget: Budget, request: SweepRequ
     paths = list_images(images_dir)
     rows, plan, max_bytes = sweep_and_plan(paths, request, budget, cache_root, jobs, backend,
                                            solver, progress)
-    cache = SweepCache(cache_root)
-    by_name = {p.name: p for p in paths}
-    out_dir.mkdir(parents=True, exist_ok=True)
     chosen = plan_rows(rows, plan)
-    selectors = {spec.name: spec.selector for spec in request.filters}
-    written = 0
-    for row in chosen:
-        sweeper = ImageSweeper(by_name[row["image"]], request.codec, cache)
-        data = container.pack(selectors[row["filter"]], sweeper.payload(row["quantizer"]))
-        if len(data) != row["bytes"]:
-            raise RcodecError(f"{row['image']}: cached bitstream changed size; clear the cache")
-        atomic_write_bytes(out_dir / f"{Path(row['image']).stem}.rcb", data)
-        written += len(data)
-    planned = {f"{Path(r['image']).stem}.rcb" for r in chosen}
-    for stale in out_dir.glob("*.rcb"):
-        if stale.name not in planned:
-            stale.unlink()
+    written = write_containers(paths, chosen, request, cache_root, out_dir)
     if written > max_bytes:
         raise BudgetError(f"wrote {written} bytes, over the budget of {max_bytes}")
     summary = plan_summary(rows, plan, max_bytes, budget.decode_seconds)
@@ -153,6 +138,37 @@ def compress(images_dir: Path, out_dir: Path, budget: Budget, request: SweepRequ
                 "plan": chosen, "versions": versions()}
     atomic_write_text(out_dir / "manifest.json", json.dumps(manifest, indent=2))
     return manifest
+
+
+def container_name(image_name: str) -> str:
+    """The container file an image is written to: its stem with .rcb."""
+    return f"{Path(image_name).stem}.rcb"
+
+
+def write_containers(paths: Sequence[Path], chosen: Sequence[dict], request: SweepRequest,
+                     cache_root: Path, out_dir: Path) -> int:
+    """Write each image's chosen cached bitstream, unchanged, as OUT/<stem>.rcb; remove .rcb
+    files no longer planned; return the bytes written. The budget was checked by the plan."""
+    cache = SweepCache(cache_root)
+    by_name = {p.name: p for p in paths}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    selectors = {spec.name: spec.selector for spec in request.filters}
+    written = 0
+    for row in chosen:
+        sweeper = ImageSweeper(by_name[row["image"]], request.codec, cache)
+        data = container.pack(selectors[row["filter"]], sweeper.payload(row["quantizer"]))
+        if len(data) != row["bytes"]:
+            raise RcodecError(f"{row['image']}: cached bitstream changed size; clear the cache")
+        atomic_write_bytes(out_dir / container_name(row["image"]), data)
+        written += len(data)
+    planned = {container_name(r["image"]) for r in chosen}
+    for stale in out_dir.glob("*.rcb"):
+        if stale.name not in planned:
+            stale.unlink()
+    if written != sum(row["bytes"] for row in chosen):
+        raise BudgetError(f"wrote {written} bytes, not the {sum(r['bytes'] for r in chosen)} "
+                          "planned")
+    return written
 
 
 def decompress(in_dir: Path, png_dir: Path, jobs: int = -1, progress: Progress = None, *,

@@ -6,7 +6,13 @@ import argparse
 import dataclasses
 from collections.abc import Callable
 
-from rcodec.commands import codec_commands, job_commands, model_commands, train_command
+from rcodec.commands import (
+    challenge_commands,
+    codec_commands,
+    job_commands,
+    model_commands,
+    train_command,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +48,8 @@ COMMANDS = [
                 model_commands.add_models_arguments, model_commands.run_models),
     CommandSpec("calibrate", "time each decode stage and network on this machine (s/MP)",
                 model_commands.add_calibrate_arguments, model_commands.run_calibrate),
+    CommandSpec("challenge", "challenge submissions: pack, check, score, table",
+                challenge_commands.add_challenge_arguments, challenge_commands.run_challenge),
     CommandSpec("train", "train a post-filter network on pairs made with our codec",
                 train_command.add_train_arguments, train_command.run_train),
 ]

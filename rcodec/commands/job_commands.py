@@ -100,7 +100,7 @@ def backend_context(args: argparse.Namespace):
         yield
 
 
-def _note(message: str) -> None:
+def note(message: str) -> None:
     print(f"rcodec: {message}", file=sys.stderr)
 
 
@@ -171,8 +171,8 @@ def add_compress_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_compress(args: argparse.Namespace) -> int:
     paths = list_images(args.images)
-    request = sweep_request(args, args.bpp or _bpp_of_bytes(args.bytes, paths))
-    request = job.with_calibration(request, args.decode_time is not None, paths, _note)
+    request = sweep_request(args, args.bpp or bpp_of_bytes(args.bytes, paths))
+    request = job.with_calibration(request, args.decode_time is not None, paths, note)
     budget = job.Budget(args.bpp, args.bytes, args.decode_time)
     with progress_bar(len(paths), "sweep") as bar, backend_context(args):
         manifest = job.compress(args.images, args.output, budget, request,
@@ -183,7 +183,7 @@ def run_compress(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bpp_of_bytes(total_bytes: int, paths: list[Path]) -> str:
+def bpp_of_bytes(total_bytes: int, paths: list[Path]) -> str:
     """The rate a byte budget means for these images: the adaptive window's target."""
     pixels = sum(height * width for height, width in map(image_shape, paths))
     return str(8 * total_bytes / pixels)

@@ -1,0 +1,122 @@
+"""A self-contained decoder folder: the decode path's own modules, the networks a plan uses,
+and pinned requirements.
+
+The modules are found by importing the decoder's entry point in a fresh interpreter and
+keeping every project module it loaded, so the bundle follows the code as it changes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable
+from importlib import metadata
+from pathlib import Path
+
+from postfilter.registry import ModelEntry
+from rcodec.errors import RcodecError
+from rcodec.fileio import atomic_write_text
+
+#: Top-level packages of this project.
+PROJECT_PACKAGES = ("codec", "postfilter", "rcodec", "challenge")
+
+ENTRY_MODULE = "challenge.decoder_main"
+
+LAUNCHER = '''"""Decode this submission's images: python decode.py [INPUT ...] [-o OUT_DIR].
+
+Without INPUT it decodes ../images. See lib/challenge/decoder_main.py.
+"""
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "lib"))
+
+from challenge import decoder_main  # noqa: E402
+
+for module in ("challenge", "codec", "postfilter", "rcodec"):
+    origin = Path(sys.modules[module].__file__ or "").resolve() if module in sys.modules else HERE
+    if HERE not in origin.parents:
+        sys.exit(f"decode: error: {module} was imported from {origin}, not from this decoder")
+sys.exit(decoder_main.main(default_input=HERE.parent / "images"))
+'''
+
+_PROBE = """
+import json, sys
+import {entry}, postfilter.inference
+mods = {{}}
+for name, module in list(sys.modules.items()):
+    mods[name] = getattr(module, "__file__", None)
+print(json.dumps(mods))
+"""
+
+
+def _loaded_modules() -> dict[str, str | None]:
+    """Modules (name -> file) a fresh interpreter loads to run the decoder."""
+    probe = _PROBE.format(entry=ENTRY_MODULE)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        raise RcodecError(f"cannot import the decoder to bundle it: {done.stderr.strip()}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _project_files(modules: dict[str, str | None]) -> list[tuple[str, Path]]:
+    """(relative path, source file) of every project module the decoder loads, with the
+    __init__.py of each package on the way."""
+    files: dict[str, Path] = {}
+    for name, file in modules.items():
+        if name.split(".")[0] not in PROJECT_PACKAGES or not file:
+            continue
+        source = Path(file)
+        parts = name.split(".")
+        relative = "/".join(parts[:-1] + [source.name]) if source.name != "__init__.py" \
+            else "/".join(parts + ["__init__.py"])
+        files[relative] = source
+    return sorted(files.items())
+
+
+def requirements(modules: dict[str, str | None]) -> list[str]:
+    """Pinned `name==version` lines for the third-party distributions the decoder imports."""
+    owners = metadata.packages_distributions()
+    wanted: set[str] = set()
+    for name in modules:
+        top = name.split(".")[0]
+        if top in PROJECT_PACKAGES or top in sys.stdlib_module_names or top.startswith("_"):
+            continue
+        wanted.update(owners.get(top, []))
+    lines = []
+    for dist in sorted(wanted, key=str.lower):
+        version = metadata.version(dist).split("+")[0]  # a local build tag (+cpu) is not on PyPI
+        lines.append(f"{dist}=={version}")
+    return lines
+
+
+def write_decoder(target: Path, networks: Iterable[ModelEntry]) -> dict:
+    """Write the decoder folder at `target` (which must not exist); return its description."""
+    from importlib import resources
+
+    if target.exists():
+        raise RcodecError(f"{target}: already exists")
+    modules = _loaded_modules()
+    lib = target / "lib"
+    for relative, source in _project_files(modules):
+        destination = lib / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, destination)
+    weights_dir = lib / "postfilter" / "weights"
+    weights_dir.mkdir(parents=True, exist_ok=True)
+    shipped = resources.files("postfilter").joinpath("weights")
+    used = sorted(networks, key=lambda entry: entry.selector)
+    for entry in used:
+        source = Path(str(shipped.joinpath(entry.weights)))
+        shutil.copyfile(source, weights_dir / entry.weights)
+    atomic_write_text(weights_dir / "registry.json",
+                      json.dumps([entry.to_json() for entry in used], indent=2))
+    pins = requirements(modules)
+    atomic_write_text(target / "requirements.txt", "\n".join(pins) + "\n")
+    atomic_write_text(target / "decode.py", LAUNCHER)
+    return {"entry": "decoder/decode.py", "networks": [entry.name for entry in used],
+            "requirements": pins}

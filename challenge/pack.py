@@ -1,0 +1,124 @@
+"""`rcodec challenge pack`: a submission folder planned under the organisers' byte cap.
+
+SUB/images/<stem>.rcb   one container per image, named after the source image
+SUB/decoder/            a self-contained decoder (see challenge.bundle)
+SUB/report.json         plan, budgets, totals, versions
+
+Every byte outside decoder/ counts against the cap, report.json included, so the plan is
+solved for the cap less the report's size (re-solved once the report is known). The folder
+is built beside the target and renamed into place: a killed pack leaves no half submission.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from optimize import job
+from optimize.sweep import SweepRequest
+from optimize.table import plan_rows, plan_summary
+from postfilter import registry
+from rcodec.errors import BudgetError, RcodecError
+from rcodec.fileio import atomic_write_text
+from rcodec.images import list_images
+
+REPORT = "report.json"
+IMAGES = "images"
+DECODER = "decoder"
+
+#: Columns of the report's plan rows; image i is written to images/<stem of i>.rcb.
+PLAN_COLUMNS = ["image", "quantizer", "filter", "bytes"]
+
+
+def submission_bytes(sub_dir: Path) -> int:
+    """Bytes of every file of a submission outside its decoder folder."""
+    return sum(path.stat().st_size for path in sub_dir.rglob("*")
+               if path.is_file() and DECODER not in path.relative_to(sub_dir).parts[:1])
+
+
+def _report(rows: list[dict], plan, cap: int, reserve: int, budget: job.Budget,
+            request: SweepRequest, decoder: dict) -> dict:
+    summary = plan_summary(rows, plan, cap - reserve, budget.decode_seconds)
+    # Compact rows: the report's bytes count against the cap too.
+    chosen = [[r["image"], r["quantizer"], r["filter"], r["bytes"]]
+              for r in plan_rows(rows, plan)]
+    return {"budget": {"bytes": cap, "bpp": budget.bpp, "decode_seconds": budget.decode_seconds,
+                       "reserved_for_report": reserve},
+            "totals": {key: summary[key] for key in (
+                "images", "pixels", "total_bytes", "bpp", "pooled_psnr", "mean_psnr",
+                "mean_ms_ssim", "decode_seconds")},
+            "solver": {key: summary[key] for key in ("solver", "status", "gap",
+                                                     "solve_seconds")},
+            "codec": {"name": request.codec.name, "options": dict(request.codec.options)},
+            "filters": [spec.name for spec in request.filters],
+            "decoder": decoder, "versions": job.versions(),
+            "plan": {"columns": PLAN_COLUMNS, "rows": chosen}}
+
+
+def pack(images_dir: Path, sub_dir: Path, budget: job.Budget, request: SweepRequest,
+         cache_root: Path, jobs: int = -1, backend: str | None = None, solver: str = "auto",
+         progress: Callable[[int], None] | None = None) -> dict:
+    """Plan, write and bundle a submission into `sub_dir` (replacing it); return the report."""
+    paths = list_images(images_dir)
+    sub_dir = Path(sub_dir)
+    sub_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{sub_dir.name}.", dir=sub_dir.parent))
+    try:
+        rows, plan, cap = job.sweep_and_plan(paths, request, budget, cache_root, jobs,
+                                             backend, solver, progress)
+        reserve = 0
+        for _ in range(4):  # the report's size settles after one or two rounds
+            chosen = plan_rows(rows, plan)
+            used = {r["filter"] for r in chosen} - {"none"}
+            decoder = {"entry": f"{DECODER}/decode.py", "networks": sorted(used)}
+            report = _report(rows, plan, cap, reserve, budget, request, decoder)
+            text = json.dumps(report, separators=(",", ":"))
+            if plan.total_bytes + len(text) <= cap:
+                break
+            reserve = len(text) + 16
+            if reserve >= cap:
+                raise BudgetError(f"a byte cap of {cap} leaves no room for the images")
+            plan, _ = job.plan_rows_for(rows, dataclasses.replace(
+                budget, bpp=None, bytes=cap - reserve), solver)
+        else:
+            raise BudgetError(f"could not fit the report within the cap of {cap} bytes")
+        job.write_containers(paths, chosen, request, cache_root, staging / IMAGES)
+        from challenge.bundle import write_decoder
+
+        write_decoder(staging / DECODER, [registry.find(name) for name in sorted(used)])
+        atomic_write_text(staging / REPORT, text)
+        if submission_bytes(staging) > cap:
+            raise BudgetError(f"submission is {submission_bytes(staging)} bytes, over the cap "
+                              f"of {cap}")
+        _replace(staging, sub_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return report
+
+
+def _replace(staging: Path, target: Path) -> None:
+    """Move the finished folder into place, replacing an older submission there."""
+    if target.exists():
+        if not (target / REPORT).is_file() and any(target.iterdir()):
+            raise RcodecError(f"{target}: exists and is not a submission; not replacing it")
+        old = target.with_name(f".{target.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        target.rename(old)
+        staging.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        staging.rename(target)
+
+
+def cap_for(budget: job.Budget, images_dir: Path) -> int:
+    """The byte cap a budget means for these images."""
+    from rcodec.images import image_shape
+
+    pixels = sum(h * w for h, w in map(image_shape, list_images(images_dir)))
+    return budget.max_bytes(pixels)
+

@@ -1,0 +1,71 @@
+"""`rcodec challenge score`: the CLIC metrics of a decoded set.
+
+PSNR from the total squared error over all RGB samples of the set; MS-SSIM both as the plain
+mean over images and weighted by pixels; bits per pixel from the compressed files when known.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from rcodec import metrics
+from rcodec.errors import RcodecError
+from rcodec.images import list_images, read_rgb
+
+#: What a compressed file may be called.
+COMPRESSED_SUFFIXES = (".rcb", ".bpg", ".jpg", ".jpeg")
+
+
+def compressed_bytes(folder: Path, stems: set[str]) -> int | None:
+    """Bytes of the compressed files of these images in `folder`, or None if any is missing."""
+    total = 0
+    for stem in stems:
+        found = [folder / f"{stem}{suffix}" for suffix in COMPRESSED_SUFFIXES
+                 if (folder / f"{stem}{suffix}").is_file()]
+        if not found:
+            return None
+        total += found[0].stat().st_size
+    return total
+
+
+def score(decoded_dir: Path, images_dir: Path, compressed_dir: Path | None = None,
+          total_bytes: int | None = None) -> dict:
+    """CLIC metrics of the PNGs in `decoded_dir` against the originals in `images_dir`.
+
+    bpp counts `total_bytes` when given, else the compressed files (<stem>.rcb, .bpg, .jpg)
+    found in `compressed_dir` or, failing that, in `decoded_dir` itself.
+    """
+    originals = list_images(images_dir)
+    per_image = []
+    for original in originals:
+        decoded = Path(decoded_dir) / f"{original.stem}.png"
+        if not decoded.is_file():
+            raise RcodecError(f"{decoded}: missing (no decoded image for {original.name})")
+        reference, output = read_rgb(original), read_rgb(decoded)
+        if reference.shape != output.shape:
+            raise RcodecError(f"{decoded}: {output.shape[1]}x{output.shape[0]}, but "
+                              f"{original} is {reference.shape[1]}x{reference.shape[0]}")
+        error = metrics.sse(output, reference)
+        pixels = reference.shape[0] * reference.shape[1]
+        per_image.append({"image": original.name, "pixels": pixels, "sse": error,
+                          "psnr": metrics.psnr_from_sse(error, 3 * pixels),
+                          "ms_ssim": metrics.ms_ssim(output, reference)})
+    pixels = sum(r["pixels"] for r in per_image)
+    stems = {Path(r["image"]).stem for r in per_image}
+    if total_bytes is None:
+        for folder in filter(None, (compressed_dir, decoded_dir)):
+            total_bytes = compressed_bytes(Path(folder), stems)
+            if total_bytes is not None:
+                break
+    weights = np.array([r["pixels"] for r in per_image], dtype=np.float64)
+    ssims = np.array([r["ms_ssim"] for r in per_image])
+    total_sse = sum(r["sse"] for r in per_image)
+    return {"images": len(per_image), "pixels": pixels, "total_sse": total_sse,
+            "psnr": metrics.pooled_psnr(total_sse, 3 * pixels),
+            "ms_ssim_mean": float(ssims.mean()),
+            "ms_ssim_pixel_weighted": float((ssims * weights).sum() / weights.sum()),
+            "bytes": total_bytes,
+            "bpp": None if total_bytes is None else 8 * total_bytes / pixels,
+            "per_image": per_image}
