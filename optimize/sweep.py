@@ -26,7 +26,7 @@ from rcodec.pipeline import make_codec
 
 #: Columns of the sweep table, in order.
 COLUMNS = ("image", "codec", "quantizer", "filter", "bytes", "sse", "pixels", "psnr", "ms_ssim",
-           "decode_seconds", "decode_time_source")
+           "decode_seconds", "decode_time_source", "encode_seconds")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,9 +101,17 @@ class ImageSweeper:
         key = self.payload_key(quantizer)
         data = self.cache.get_bytes(key)
         if data is None:
+            start = time.perf_counter()
             data = self.codec.encode(self.rgb, quantizer)
+            seconds = time.perf_counter() - start
             self.cache.put_bytes(key, data)
+            self.cache.put_json(digest({"encode_seconds": key}), {"seconds": seconds})
         return data
+
+    def encode_seconds(self, quantizer: int) -> float | None:
+        """How long the cached encode at this quantizer took, when it was timed."""
+        record = self.cache.get_json(digest({"encode_seconds": self.payload_key(quantizer)}))
+        return None if record is None else float(record["seconds"])
 
     def bpp(self, quantizer: int) -> float:
         return 8 * (len(self.payload(quantizer)) + 1) / self.pixels
@@ -137,6 +145,7 @@ class ImageSweeper:
                           "decode_seconds": seconds}
                 self.cache.put_json(keys[spec.name], record)
                 records[spec.name] = record
+        encode_seconds = self.encode_seconds(quantizer)
         rows = []
         for spec in filters:
             record = records[spec.name]
@@ -151,7 +160,7 @@ class ImageSweeper:
                 "pixels": self.pixels,
                 "psnr": metrics.psnr_from_sse(record["sse"], 3 * self.pixels),
                 "ms_ssim": record["ms_ssim"], "decode_seconds": seconds,
-                "decode_time_source": source})
+                "decode_time_source": source, "encode_seconds": encode_seconds})
         return rows
 
 
@@ -193,6 +202,15 @@ def quantizer_window(sweeper: ImageSweeper, target_bpp: float, half_width: int) 
     best = min((by_rate[above], by_rate[below]),
                key=lambda q: abs(sweeper.bpp(q) - target_bpp))
     return list(range(max(low, best - half_width), min(high, best + half_width) + 1))
+
+
+def rate_span(path: Path, codec: CodecSpec, cache_root: str, low_bpp: float,
+              high_bpp: float) -> tuple[int, int]:
+    """The quantizers (lowest, highest) that bracket rates from `low_bpp` to `high_bpp` for
+    one image, one step beyond each end where the codec allows (probes are cached)."""
+    sweeper = ImageSweeper(path, codec, SweepCache(cache_root))
+    ends = quantizer_window(sweeper, low_bpp, 1) + quantizer_window(sweeper, high_bpp, 1)
+    return min(ends), max(ends)
 
 
 def parse_quantizers(text: str) -> list[int]:

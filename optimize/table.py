@@ -11,7 +11,8 @@ Sweep columns (one row per image x quantizer x filter):
   psnr                10 log10(255^2 * 3 * pixels / sse)
   ms_ssim             MS-SSIM of the decoded, filtered image (RGB)
   decode_seconds      seconds to decode and filter
-  decode_time_source  "measured" on this machine, or "calibrated" (seconds/megapixel model)
+  decode_time_source  "measured" on this machine, or "calibrated" (`rcodec calibrate`)
+  encode_seconds      seconds the cached encode took when it was made (empty if not timed)
 """
 
 from __future__ import annotations
@@ -29,8 +30,13 @@ from optimize.sweep import COLUMNS
 from rcodec.errors import RcodecError
 from rcodec.fileio import atomic_write_text, read_bytes
 
+
+def _optional_float(text: str) -> float | None:
+    return float(text) if text not in ("", None) else None
+
+
 _TYPES = {"quantizer": int, "bytes": int, "sse": int, "pixels": int, "psnr": float,
-          "ms_ssim": float, "decode_seconds": float}
+          "ms_ssim": float, "decode_seconds": float, "encode_seconds": _optional_float}
 
 PLAN_COLUMNS = ("image", "codec", "quantizer", "filter", "bytes", "predicted_sse", "psnr",
                 "ms_ssim", "decode_seconds")

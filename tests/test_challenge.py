@@ -146,3 +146,48 @@ def test_table_lists_each_qp_and_network(images: Path, tmp_path: Path) -> None:
     assert table["rows"][0]["bpp"] > table["rows"][1]["bpp"]
     assert table["filters"][0] == "none" and len(table["filters"]) >= 2
     assert markdown.read_text().count("\n") == 4
+
+
+def test_rd_curves_layout_and_optimality(images: Path, tmp_path: Path) -> None:
+    out = tmp_path / "rd"
+    assert main(["rd", str(images), "--codec", "bpg", "--bpp", "0.3:0.9:3", "-o", str(out),
+                 "--level", "1", "--cache", str(tmp_path / "cache"), "--jobs", "1"]) == 0
+    curves = {name: json.loads((out / f"{name}.json").read_text())
+              for name in ("bpg-fixed", "bpg-plan", "bpg-plan+filter")}
+    for name, curve in curves.items():
+        assert curve["name"] == name and curve["description"]
+        results = curve["results"]
+        assert set(results) == {"bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time",
+                                "decoding_time"}
+        assert results["bpp"] == sorted(results["bpp"])
+        assert all(len(point["plan"]) == 3 for point in curve["points"])
+    assert [p["target_bpp"] for p in curves["bpg-plan"]["points"]] == [0.3, 0.6, 0.9]
+    for planned in ("bpg-plan", "bpg-plan+filter"):
+        for point in curves[planned]["points"]:
+            assert point["bpp"] <= point["target_bpp"]
+            feasible = [p for p in curves["bpg-fixed"]["points"]
+                        if p["bpp"] <= point["target_bpp"]]
+            # the optimal plan is never worse than one quantizer for all that fits
+            assert all(point["psnr"] >= p["psnr"] - 1e-9 for p in feasible)
+    plans = zip(curves["bpg-plan"]["points"], curves["bpg-plan+filter"]["points"], strict=True)
+    assert all(b["psnr"] >= a["psnr"] - 1e-9 for a, b in plans)
+    bd = json.loads((out / "bd.json").read_text())
+    assert bd["baseline"] == "bpg-fixed"
+    assert bd["curves"]["bpg-fixed"]["bd_rate_percent"] == pytest.approx(0, abs=1e-9)
+    for suffix in (".png", ".svg"):
+        assert (out / f"rd{suffix}").stat().st_size > 1000
+
+
+def test_bd_rate_of_a_curve_shifted_in_rate() -> None:
+    from challenge.rd import Curve, bd_metrics
+
+    rates = [0.1, 0.2, 0.4, 0.8]
+    psnrs = [28.0, 30.5, 33.0, 35.5]
+    base = Curve("base", "", [{"bpp": r, "psnr": p} for r, p in zip(rates, psnrs, strict=True)])
+    cheaper = Curve("cheaper", "", [{"bpp": 0.9 * r, "psnr": p}
+                                    for r, p in zip(rates, psnrs, strict=True)])
+    result = bd_metrics([base, cheaper], "base")["cheaper"]
+    assert result["bd_rate_percent"] == pytest.approx(-10.0, abs=1e-6)
+    assert result["bd_psnr_db"] > 0
+    with pytest.raises(Exception, match="no curve named"):
+        bd_metrics([base], "missing")

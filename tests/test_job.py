@@ -153,6 +153,9 @@ def test_dask_backend_gives_the_same_rows(images: Path, cache: Path) -> None:
 def test_table_round_trip(tmp_path: Path) -> None:
     rows = [{"image": "a.png", "codec": "bpg", "quantizer": 30, "filter": "none", "bytes": 10,
              "sse": 5, "pixels": 4, "psnr": 50.0, "ms_ssim": 0.9, "decode_seconds": 0.1,
-             "decode_time_source": "measured"}]
+             "decode_time_source": "measured", "encode_seconds": 0.25}]
     write_csv(tmp_path / "t.csv", rows, COLUMNS)
     assert read_sweep(tmp_path / "t.csv") == rows
+    untimed = [{**rows[0], "encode_seconds": None}]  # encoded before timing was recorded
+    write_csv(tmp_path / "u.csv", untimed, COLUMNS)
+    assert read_sweep(tmp_path / "u.csv") == untimed

@@ -50,6 +50,8 @@ COMMANDS = [
                 model_commands.add_calibrate_arguments, model_commands.run_calibrate),
     CommandSpec("challenge", "challenge submissions: pack, check, score, table",
                 challenge_commands.add_challenge_arguments, challenge_commands.run_challenge),
+    CommandSpec("rd", "rate-distortion curves: fixed quantizer, plan, plan + post-filter",
+                challenge_commands.add_rd_arguments, challenge_commands.run_rd),
     CommandSpec("train", "train a post-filter network on pairs made with our codec",
                 train_command.add_train_arguments, train_command.run_train),
 ]

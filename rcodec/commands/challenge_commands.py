@@ -146,3 +146,59 @@ def run_table(args: argparse.Namespace) -> int:
         atomic_write_text(args.json, json.dumps(result, indent=2))
     return 0
 
+
+
+def add_rd_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("images", type=Path, help="folder of images")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    parser.add_argument("--codec", default="bpg", help="comma-separated: bpg, jpeg")
+    parser.add_argument("--filters", default="none,default",
+                        help="post-filter candidates for the plan+filter curves ('default': "
+                             "each codec's default networks)")
+    parser.add_argument("--bpp", default="0.05:0.6:12",
+                        help="budgets: START:STOP:COUNT or a comma-separated list")
+    parser.add_argument("--baseline", help="curve the BD numbers are against "
+                                           "(default: the first codec's fixed curve)")
+    parser.add_argument("--level", type=int, default=8, choices=range(1, 10), metavar="1..9")
+    parser.add_argument("--jobs", type=int, default=-1)
+    parser.add_argument("--cache", type=Path, default=None)
+
+
+def run_rd(args: argparse.Namespace) -> int:
+    from challenge.rd import parse_rates, rd_curves, write_rd
+    from optimize.sweep import CodecSpec, FilterSpec
+    from postfilter import registry
+    from rcodec.commands.job_commands import default_filters
+    from rcodec.errors import RcodecError
+
+    codecs = [name.strip() for name in args.codec.split(",") if name.strip()]
+    for name in codecs:
+        if name not in ("bpg", "jpeg"):
+            raise RcodecError(f"unknown codec {name!r} (bpg or jpeg)")
+    specs = [CodecSpec(name, (("level", args.level),) if name == "bpg" else ())
+             for name in codecs]
+    filters: dict[str, list] = {name: [] for name in codecs}
+    for name in (n.strip() for n in args.filters.split(",")):
+        if name == "default":
+            for codec in codecs:
+                filters[codec] += default_filters(codec)
+        elif name and name != "none":
+            entry = registry.find(name)
+            if entry.codec not in filters:
+                raise RcodecError(f"post-filter {name} is for {entry.codec}, not swept here")
+            filters[entry.codec].append(FilterSpec(entry.name, entry.selector, entry.sha256))
+    rates = parse_rates(args.bpp)
+    paths = list_images(args.images)
+    with progress_bar(len(paths) * len(specs), "sweep") as bar:
+        curves = rd_curves(args.images, specs, filters, rates,
+                           args.cache or default_cache_root(), args.jobs, bar.update)
+    table = write_rd(curves, args.output, args.baseline or f"{codecs[0]}-fixed")
+    print(f"{'curve':<22} {'points':>6} {'BD-rate':>9} {'BD-PSNR':>8}   vs {table['baseline']}")
+    for curve in curves:
+        bd = table["curves"][curve.name]
+        rate = "n/a" if bd["bd_rate_percent"] is None else f"{bd['bd_rate_percent']:+.2f}%"
+        psnr = "n/a" if bd["bd_psnr_db"] is None else f"{bd['bd_psnr_db']:+.3f}"
+        print(f"{curve.name:<22} {len(curve.points):>6} {rate:>9} {psnr:>8}")
+    print(f"wrote {len(curves)} curves (CompressAI JSON), rd.png, rd.svg and bd.json to "
+          f"{args.output}")
+    return 0
