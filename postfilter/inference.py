@@ -95,13 +95,31 @@ def tile_grid(height: int, width: int, tile: int) -> list[tuple[int, int, int, i
             for y in range(0, height, tile) for x in range(0, width, tile)]
 
 
-def tile_windows(height: int, width: int, tile: int, radius: int,
+def tile_windows(height: int, width: int, tile: int, radius: int, align: int = 1,
                  ) -> list[tuple[tuple[int, int, int, int], tuple[int, int, int, int]]]:
     """Each output tile with the input window it is computed from: the tile grown by the
-    receptive radius on every side, clipped at the image border."""
-    return [((y0, y1, x0, x1), (max(y0 - radius, 0), min(y1 + radius, height),
-                                max(x0 - radius, 0), min(x1 + radius, width)))
+    receptive radius on every side, clipped at the image border.
+
+    `align` > 1 (networks with strided layers) also widens each window outwards to multiples
+    of `align`, so that its strided layers sample the same grid as on the whole image."""
+    if align < 1:
+        raise RcodecError(f"window alignment must be positive, got {align}")
+
+    def start(v: int) -> int:
+        return max(v - radius, 0) // align * align
+
+    def stop(v: int, size: int) -> int:
+        return min(-(-(v + radius) // align) * align, size)
+
+    return [((y0, y1, x0, x1), (start(y0), stop(y1, height), start(x0), stop(x1, width)))
             for y0, y1, x0, x1 in tile_grid(height, width, tile)]
+
+
+def alignment(model: nn.Module) -> int:
+    """Multiple that tile windows must start on: the model's `alignment()` (its total
+    stride), else 1."""
+    own = getattr(model, "alignment", None)
+    return int(own()) if callable(own) else 1
 
 
 def _check_rgb(rgb: np.ndarray) -> None:
@@ -116,8 +134,8 @@ def _check_rgb(rgb: np.ndarray) -> None:
 
 def run_window(model: nn.Module, window: np.ndarray, device: torch.device,
                precision: Precision) -> np.ndarray:
-    """The model on one uint8 HxWx3 window; float32 HxWx3 on the 0..255 scale. (Callers
-    hold torch.inference_mode and the thread count.)"""
+    """The model on one HxWxC window (uint8, or float on the 0..255 scale); float32 HxWxC'
+    on the 0..255 scale. (Callers hold torch.inference_mode and the thread count.)"""
     # HxWxC memory viewed as 1xCxHxW is already channels_last. (A copy: torch wants the
     # array writable, and the caller's may not be.)
     x = torch.from_numpy(np.array(window, copy=True)).permute(2, 0, 1).unsqueeze(0)
@@ -141,26 +159,43 @@ def restore(model: nn.Module, rgb_uint8: np.ndarray, tile: int | None = None,
     to float rounding (<= 1e-4 here). `threads`: intra-op threads (default: available cores).
     """
     _check_rgb(rgb_uint8)
+    return restore_array(model, rgb_uint8, tile, max_memory, precision=precision,
+                         threads=threads)
+
+
+def restore_array(model: nn.Module, image: np.ndarray, tile: int | None = None,
+                  max_memory: int | None = None, *, precision: Precision = "fp32",
+                  threads: int | None = None) -> np.ndarray:
+    """`restore` for any HxWxC input the model takes (C = 1 for luma and DCT-domain
+    networks), uint8 or float on the 0..255 scale: float32 HxWxC' on 0..255, not clamped.
+
+    Tiles as `restore` does, with windows aligned to the model's `alignment()`.
+    """
+    if image.ndim != 3 or image.shape[0] < 1 or image.shape[1] < 1:
+        raise RcodecError(f"post-filter input must be HxWxC, got shape {image.shape}")
     if precision not in ("fp32", "bf16"):
         raise RcodecError(f"precision must be fp32 or bf16, got {precision!r}")
-    height, width = rgb_uint8.shape[:2]
+    height, width = image.shape[:2]
     if tile is None:
         budget = DEFAULT_MAX_MEMORY if max_memory is None else max_memory
         whole = height * width * bytes_per_pixel(model, precision) <= budget
         tile = max(height, width) if whole else choose_tile(model, budget, precision)
     radius = receptive_radius(model)
     device = next(model.parameters()).device
-    out = np.empty((height, width, 3), np.float32)
+    out: np.ndarray | None = None
     was_training = model.training
     model.eval()
     try:
         with torch_threads(threads), torch.inference_mode():
-            for (y0, y1, x0, x1), (wy0, wy1, wx0, wx1) in tile_windows(height, width, tile,
-                                                                       radius):
-                result = run_window(model, rgb_uint8[wy0:wy1, wx0:wx1], device, precision)
+            for (y0, y1, x0, x1), (wy0, wy1, wx0, wx1) in tile_windows(
+                    height, width, tile, radius, alignment(model)):
+                result = run_window(model, image[wy0:wy1, wx0:wx1], device, precision)
+                if out is None:
+                    out = np.empty((height, width, result.shape[2]), np.float32)
                 out[y0:y1, x0:x1] = result[y0 - wy0 : y1 - wy0, x0 - wx0 : x1 - wx0]
     finally:
         model.train(was_training)
+    assert out is not None  # the grid has at least one tile
     return out
 
 

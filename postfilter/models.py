@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from postfilter.jpeg_models import JPEG_ARCHITECTURES
 from postfilter.layers import ResidualBlock, conv, selu_init_
 from postfilter.layers import receptive_radius as _radius
 from rcodec.errors import RcodecError
@@ -66,6 +67,8 @@ ARCHITECTURES: dict[str, tuple[Callable[..., nn.Module], dict[str, Any]]] = {
     "M": (EdsrSelu, {"blocks": 8, "maps": 48}),  # CPU-friendly, medium
     "S": (EdsrSelu, {"blocks": 4, "maps": 32}),  # CPU-friendly, small
 }
+# The JPEG artifact-removal networks of the literature (postfilter/jpeg_models.py).
+ARCHITECTURES.update(JPEG_ARCHITECTURES)
 
 
 def build(arch: str, **config: Any) -> nn.Module:
@@ -79,6 +82,21 @@ def build(arch: str, **config: Any) -> nn.Module:
         return factory(**{**defaults, **config})
     except TypeError as error:
         raise RcodecError(f"bad configuration for architecture {arch!r}: {error}") from None
+
+
+def input_kind(arch: str) -> str:
+    """What a named architecture's input is: "rgb", "y" (luma) or "dct" (luma DCT
+    coefficients); see postfilter/jpeg_models.py."""
+    if arch not in ARCHITECTURES:
+        build(arch)  # raises the usual unknown-architecture error
+    return str(getattr(ARCHITECTURES[arch][0], "input_kind", "rgb"))
+
+
+def accepts(arch: str, option: str) -> bool:
+    """Whether a named architecture's constructor takes keyword `option` (e.g. rgb_mean)."""
+    import inspect
+
+    return option in inspect.signature(ARCHITECTURES[arch][0]).parameters
 
 
 def receptive_radius(model: nn.Module) -> int:

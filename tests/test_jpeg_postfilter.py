@@ -1,0 +1,180 @@
+"""The JPEG artifact-removal networks: sizes from their specs, receptive fields, tiling,
+luma filtering, the DCT-domain input path, and training on Y pairs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from postfilter import inference
+from postfilter.inference import restore_array
+from postfilter.jpeg_models import JPEG_ARCHITECTURES
+from postfilter.losses import edge_emphasised_loss, sobel, sobel_edge_loss
+from postfilter.models import ARCHITECTURES, build, input_kind, parameter_count, receptive_radius
+
+
+def random_plane(height: int, width: int, seed: int = 0, channels: int = 1) -> np.ndarray:
+    """Smooth gradients plus noise, HxWxC uint8, so outputs span many values."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = np.stack([xx * 2.0, yy * 3.0, (xx + yy) * 1.5][:channels], -1) % 256
+    return np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
+
+
+def conv_params(k: int, cin: int, cout: int) -> int:
+    return k * k * cin * cout + cout
+
+
+# Expected sizes written from each design's layer list, not read back from the code.
+EXPECTED_PARAMS = {
+    "arcnn": conv_params(9, 1, 64) + conv_params(7, 64, 32) + conv_params(1, 32, 16)
+    + conv_params(5, 16, 1),  # 106,561
+    "fast_arcnn": conv_params(9, 1, 64) + conv_params(1, 64, 32) + conv_params(7, 32, 32)
+    + conv_params(1, 32, 64) + (9 * 9 * 64 * 1 + 1),  # 64,833
+    "conv_unit": (conv_params(3, 1, 64) + conv_params(1, 64, 32) + 32 + conv_params(3, 32, 64)
+                  + 64)
+    + 2 * (conv_params(3, 64, 64) + conv_params(1, 64, 32) + 32 + conv_params(3, 32, 64) + 64)
+    + conv_params(1, 64, 32) + conv_params(5, 32, 1) + 1,  # 139,394
+    "l4": conv_params(11, 1, 48) + conv_params(3, 48, 64) + conv_params(3, 64, 64)
+    + conv_params(5, 64, 1),  # 72,097
+    "l8": conv_params(11, 1, 32) + conv_params(3, 32, 64) + 2 * conv_params(3, 64, 64)
+    + conv_params(1, 96, 64) + conv_params(5, 64, 64) + conv_params(1, 96, 128)
+    + conv_params(5, 128, 1),  # 220,545
+    "block_context": conv_params(5, 3, 32) + 2 * conv_params(5, 32, 32)
+    + conv_params(3, 32, 16) + conv_params(3, 16, 3),  # 58,755
+    "hrcnn": (64 * 64 * 8 * 8 + 64) + conv_params(5, 64, 8) + conv_params(3, 8, 1)
+    + 4 * (conv_params(11, 1, 64) + conv_params(7, 64, 16) + conv_params(1, 16, 1)),  # 507,157
+}
+
+EXPECTED_RADIUS = {"arcnn": 9, "fast_arcnn": 14, "conv_unit": 8, "l4": 9, "l8": 12,
+                   "block_context": 8, "hrcnn": 42}
+
+PIXEL_ARCHS = ["arcnn", "fast_arcnn", "conv_unit", "l4", "l8", "block_context"]
+
+
+def test_all_registered_next_to_the_bpg_ones() -> None:
+    assert set(JPEG_ARCHITECTURES) == set(EXPECTED_PARAMS)
+    assert set(JPEG_ARCHITECTURES) <= set(ARCHITECTURES)
+    assert {"edsr_selu", "A", "B", "C", "M", "S"} <= set(ARCHITECTURES)
+    kinds = {arch: input_kind(arch) for arch in JPEG_ARCHITECTURES}
+    assert kinds == {"arcnn": "y", "fast_arcnn": "y", "conv_unit": "y", "l4": "y", "l8": "y",
+                     "block_context": "rgb", "hrcnn": "dct"}
+    assert input_kind("S") == "rgb"
+
+
+@pytest.mark.parametrize("arch", sorted(EXPECTED_PARAMS))
+def test_parameter_counts_follow_the_specs(arch: str) -> None:
+    assert parameter_count(build(arch)) == EXPECTED_PARAMS[arch]
+
+
+def test_sizes_named_by_the_designs() -> None:
+    assert EXPECTED_PARAMS["hrcnn"] == 507_157  # "about 507,000"
+    assert EXPECTED_PARAMS["block_context"] == 58_755  # "about 58,000"
+
+
+@pytest.mark.parametrize("arch", sorted(EXPECTED_RADIUS))
+def test_receptive_radius(arch: str) -> None:
+    assert receptive_radius(build(arch)) == EXPECTED_RADIUS[arch]
+    assert EXPECTED_RADIUS["l4"] * 2 + 1 == 19 and EXPECTED_RADIUS["l8"] * 2 + 1 == 25
+
+
+def model_input(arch: str, image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(image.astype(np.float32) / 255).permute(2, 0, 1)[None]
+
+
+@pytest.mark.parametrize("arch", PIXEL_ARCHS)
+def test_radius_bounds_the_influence(arch: str) -> None:
+    """A changed input pixel changes no output farther away than the radius."""
+    torch.manual_seed(0)
+    model = build(arch).eval()
+    channels = 3 if input_kind(arch) == "rgb" else 1
+    image = random_plane(61, 61, channels=channels)
+    changed = image.copy()
+    changed[30, 30] = 255 - changed[30, 30]
+    with torch.no_grad():
+        diff = (model(model_input(arch, changed)) - model(model_input(arch, image))).abs()
+    ys, xs = np.nonzero(diff[0].amax(0).numpy() > 0)
+    reach = max(np.abs(ys - 30).max(), np.abs(xs - 30).max())
+    assert EXPECTED_RADIUS[arch] - 2 <= reach <= EXPECTED_RADIUS[arch]
+
+
+def near_tie(values: np.ndarray) -> np.ndarray:
+    return np.abs(values - np.floor(values) - 0.5) <= 1e-3
+
+
+@pytest.mark.parametrize("arch", PIXEL_ARCHS)
+def test_tiled_equals_whole_image(arch: str) -> None:
+    torch.manual_seed(1)
+    model = build(arch)
+    channels = 3 if input_kind(arch) == "rgb" else 1
+    image = random_plane(53, 71, seed=2, channels=channels)  # odd sides, not tile multiples
+    whole = restore_array(model, image)
+    assert whole.shape == image.shape and whole.dtype == np.float32
+    for tile in (23, 40):
+        tiled = restore_array(model, image, tile=tile)
+        # Untrained nets output large values: compare to float32 precision at their scale.
+        assert np.abs(tiled - whole).max() <= 1e-5 * max(1.0, np.abs(whole).max()), tile
+        differ = inference.to_uint8(tiled) != inference.to_uint8(whole)
+        assert np.all(near_tie(whole[differ])), tile
+
+
+def test_fast_arcnn_keeps_odd_sizes_and_needs_aligned_windows() -> None:
+    model = build("fast_arcnn").eval()
+    assert inference.alignment(model) == 2 and inference.alignment(build("l4")) == 1
+    with torch.no_grad():
+        assert model(torch.rand(1, 1, 13, 17)).shape == (1, 1, 13, 17)
+    windows = inference.tile_windows(53, 71, 23, receptive_radius(model), align=2)
+    assert all(w[0] % 2 == 0 and w[2] % 2 == 0 for _, w in windows)
+    # align=1 is the old behaviour: the tile grown by the radius, clipped.
+    assert inference.tile_windows(70, 97, 32, 7)[1] == ((0, 32, 32, 64), (0, 39, 25, 71))
+
+
+@pytest.mark.parametrize("arch", ["l4", "l8"])
+def test_symmetric_init_and_residual(arch: str) -> None:
+    model = build(arch)
+    for layer in model.modules():
+        if isinstance(layer, torch.nn.Conv2d):
+            means = layer.weight.mean(dim=(1, 2, 3))
+            assert means.abs().max() < 1e-6  # every filter zero-mean at init
+    last = model.body[-1] if arch == "l4" else model.layer8
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.zero_()
+        x = torch.rand(1, 1, 20, 24)
+        assert torch.equal(model(x), x)  # the net predicts a correction to its input
+
+
+def test_block_context_predicts_blocks_from_their_neighbours() -> None:
+    torch.manual_seed(3)
+    model = build("block_context").eval()
+    image = torch.rand(1, 3, 40, 48)
+    with torch.no_grad():
+        assert model.predict_blocks(torch.rand(2, 3, 24, 24)).shape == (2, 3, 8, 8)
+        dense = model(image)
+        padded = F.pad(image, (8, 8, 8, 8), mode="replicate")
+        for by, bx in [(0, 0), (2, 3), (4, 5)]:  # corner, interior, opposite corner
+            context = padded[..., 8 * by : 8 * by + 24, 8 * bx : 8 * bx + 24]
+            block = model.predict_blocks(context)
+            assert torch.allclose(block, dense[..., 8 * by : 8 * by + 8, 8 * bx : 8 * bx + 8],
+                                  atol=1e-6)
+
+
+def test_conv_unit_training_recipe() -> None:
+    model = build("conv_unit")
+    assert model.adam_betas == (0.8, 0.999) and model.lr_factors == (1.0, 0.5, 0.1)
+
+
+def test_sobel_edge_loss() -> None:
+    ramp = torch.arange(6.0).repeat(6, 1)[None, None]  # d/dx = 1 everywhere
+    gx, gy = sobel(ramp)
+    assert gx.shape == (1, 1, 4, 4) and torch.all(gx == 8) and torch.all(gy == 0)
+    flat = torch.zeros_like(ramp)
+    assert float(sobel_edge_loss(ramp, ramp)) == 0
+    assert float(sobel_edge_loss(ramp, flat)) == pytest.approx(64.0)  # (8 - 0)^2, d/dx only
+    shifted = ramp + 1  # same edges: only the MSE term sees the offset
+    assert float(edge_emphasised_loss(shifted, ramp)) == pytest.approx(1.0)
+    out = torch.rand(2, 3, 10, 10, requires_grad=True)
+    edge_emphasised_loss(out, torch.rand(2, 3, 10, 10)).backward()
+    assert out.grad is not None and torch.isfinite(out.grad).all()
