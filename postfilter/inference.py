@@ -257,16 +257,98 @@ def decode_tile(model: nn.Module, max_memory: int | None = None,
 
 def apply_filter(entry: ModelEntry, decoded: np.ndarray, payload: bytes, *,
                  threads: int | None = None, max_memory: int | None = None) -> np.ndarray:
-    """A registered post-filter on a decoded HxWx3 uint8 RGB image; uint8 RGB of the same size.
+    """A registered post-filter on a decoded uint8 image; uint8 of the same shape.
 
-    Tiled with DEFAULT_TILE (unless `max_memory` needs smaller tiles), so the output depends
-    only on the image and the weights. Gray or RGBA input raises RcodecError (callers convert
-    first). `payload` (the codec bitstream) is unused by pixel-domain networks; DCT-domain
-    ones read it.
+    Networks registered with channels "rgb" take HxWx3 RGB only (gray or RGBA input raises
+    RcodecError: callers convert first). Networks with channels "y" (one luma plane) take a
+    gray HxW (or HxWx1) image, which they filter directly, or HxWx3 RGB, whose JFIF luma
+    they filter (see `filter_luma`). Tiled with DEFAULT_TILE (unless `max_memory` needs
+    smaller tiles), so the output depends only on the image and the weights. `payload` (the
+    codec bitstream) is unused by pixel-domain networks; DCT-domain ones read it.
     """
+    if entry.channels == "y":
+        return _apply_luma_filter(entry, decoded, payload, threads=threads,
+                                  max_memory=max_memory)
+    if entry.channels != "rgb":
+        raise RcodecError(f"post-filter {entry.name!r}: unknown channels {entry.channels!r} "
+                          "(rgb or y)")
     del payload  # pixel-domain networks only see pixels
     _check_rgb(decoded)
     model = load_model(entry)
     precision = effective_precision(entry)
     tile = decode_tile(model, max_memory, precision)
     return to_uint8(restore(model, decoded, tile=tile, threads=threads, precision=precision))
+
+
+# --- luma (Y) networks ------------------------------------------------------------------------
+
+#: JFIF's RGB -> YCbCr (full-range BT.601, as JPEG itself converts); Cb and Cr are offset by
+#: 128 on top of this matrix.
+JFIF_RGB_TO_YCBCR = np.array([[0.299, 0.587, 0.114],
+                              [-0.168736, -0.331264, 0.5],
+                              [0.5, -0.418688, -0.081312]])
+# The exact inverse (rather than JFIF's rounded 1.402, ...), so an unchanged Y converts back
+# to the very same RGB after rounding.
+_JFIF_YCBCR_TO_RGB = np.linalg.inv(JFIF_RGB_TO_YCBCR)
+_CHROMA_OFFSET = np.array([0.0, 128.0, 128.0])
+
+
+def rgb_to_ycbcr(rgb: np.ndarray) -> np.ndarray:
+    """HxWx3 RGB (0..255) -> float64 HxWx3 JFIF YCbCr, not rounded."""
+    return np.asarray(rgb, np.float64) @ JFIF_RGB_TO_YCBCR.T + _CHROMA_OFFSET
+
+
+def ycbcr_to_rgb(ycbcr: np.ndarray) -> np.ndarray:
+    """Float HxWx3 JFIF YCbCr -> float64 HxWx3 RGB, not rounded or clipped."""
+    return (np.asarray(ycbcr, np.float64) - _CHROMA_OFFSET) @ _JFIF_YCBCR_TO_RGB.T
+
+
+def _check_gray_or_rgb(image: np.ndarray) -> None:
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        raise RcodecError("post-filter input must be a uint8 numpy array")
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3))):
+        raise RcodecError(f"a luma post-filter takes HxW gray or HxWx3 RGB, got shape "
+                          f"{image.shape} (convert RGBA to RGB first)")
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise RcodecError(f"post-filter input is empty: shape {image.shape}")
+
+
+def replace_luma(image: np.ndarray, luma: np.ndarray) -> np.ndarray:
+    """`image` (uint8 HxW, HxWx1 or HxWx3 RGB) with its luma replaced by the float HxW
+    `luma`: uint8, same shape. Gray images are their luma; RGB ones keep their JFIF chroma
+    (converted in float, never rounded in between, then rounded once)."""
+    if image.ndim == 2 or image.shape[2] == 1:
+        return to_uint8(luma).reshape(image.shape)
+    ycbcr = rgb_to_ycbcr(image)
+    ycbcr[..., 0] = luma
+    return to_uint8(ycbcr_to_rgb(ycbcr))
+
+
+def filter_luma(model: nn.Module, image: np.ndarray, tile: int | None = None, *,
+                precision: Precision = "fp32", threads: int | None = None) -> np.ndarray:
+    """A one-channel (Y) network on a uint8 image: gray (HxW or HxWx1) is filtered as it is;
+    HxWx3 RGB is converted to JFIF YCbCr in float, its Y filtered, and converted back. Returns
+    uint8 of the input's shape. (Y networks are trained on the luma of MATLAB's rgb2ycbcr,
+    see shared/JPEG-NOTES.md; a colour JPEG's luma plane is JFIF's, which is what its
+    artifacts live on, so that is the plane filtered here.)"""
+    _check_gray_or_rgb(image)
+    if image.ndim == 2 or image.shape[2] == 1:
+        plane = image.reshape(image.shape[0], image.shape[1], 1)
+    else:
+        plane = rgb_to_ycbcr(image)[..., :1].astype(np.float32)
+    luma = restore_array(model, plane, tile, precision=precision, threads=threads)[..., 0]
+    return replace_luma(image, luma)
+
+
+def _apply_luma_filter(entry: ModelEntry, decoded: np.ndarray, payload: bytes, *,
+                       threads: int | None, max_memory: int | None) -> np.ndarray:
+    """apply_filter for a network registered with channels "y"."""
+    del payload  # read by DCT-domain networks only
+    _check_gray_or_rgb(decoded)
+    model = load_model(entry)
+    if getattr(model, "input_kind", "rgb") == "rgb":
+        raise RcodecError(f"post-filter {entry.name!r}: registered for channels 'y' but "
+                          f"architecture {entry.arch!r} takes RGB")
+    precision = effective_precision(entry)
+    tile = decode_tile(model, max_memory, precision)
+    return filter_luma(model, decoded, tile, precision=precision, threads=threads)

@@ -178,3 +178,92 @@ def test_sobel_edge_loss() -> None:
     out = torch.rand(2, 3, 10, 10, requires_grad=True)
     edge_emphasised_loss(out, torch.rand(2, 3, 10, 10)).backward()
     assert out.grad is not None and torch.isfinite(out.grad).all()
+
+
+# --- luma filtering -------------------------------------------------------------------------
+
+
+def identity_l4() -> torch.nn.Module:
+    """An L4 whose correction is zero: the identity on Y."""
+    model = build("l4")
+    with torch.no_grad():
+        model.body[-1].weight.zero_()
+        model.body[-1].bias.zero_()
+    return model
+
+
+def test_jfif_conversion_round_trips_and_matches_pillow() -> None:
+    from PIL import Image
+
+    rgb = random_plane(40, 50, seed=4, channels=3)
+    ycbcr = inference.rgb_to_ycbcr(rgb)
+    assert np.array_equal(inference.to_uint8(inference.ycbcr_to_rgb(ycbcr)), rgb)
+    pillow = np.asarray(Image.fromarray(rgb).convert("YCbCr")).astype(np.float64)
+    assert np.abs(pillow - ycbcr).max() <= 1.0  # Pillow: JFIF in fixed point
+    gray = np.full((1, 1, 3), 77, np.uint8)
+    assert inference.rgb_to_ycbcr(gray)[0, 0] == pytest.approx([77, 128, 128])
+
+
+def test_filter_luma_gray_and_colour() -> None:
+    gray = random_plane(30, 44, seed=5)[..., 0]
+    rgb = random_plane(30, 44, seed=6, channels=3)
+    identity = identity_l4()
+    assert np.array_equal(inference.filter_luma(identity, gray), gray)
+    assert np.array_equal(inference.filter_luma(identity, gray[..., None]), gray[..., None])
+    assert np.array_equal(inference.filter_luma(identity, rgb), rgb)
+
+    torch.manual_seed(7)
+    model = build("l4")
+    out = inference.filter_luma(model, gray)
+    assert out.shape == gray.shape and out.dtype == np.uint8
+    assert np.array_equal(out, inference.to_uint8(restore_array(model, gray[..., None])[..., 0]))
+
+    out = inference.filter_luma(model, rgb)
+    assert out.shape == rgb.shape and out.dtype == np.uint8
+    ycbcr = inference.rgb_to_ycbcr(rgb)
+    ycbcr[..., 0] = restore_array(model, ycbcr[..., :1].astype(np.float32))[..., 0]
+    expected = inference.ycbcr_to_rgb(ycbcr)  # new Y, the image's own chroma
+    assert np.array_equal(out, inference.to_uint8(expected))
+    unclipped = np.all((expected > 0) & (expected < 255), axis=2)
+    after = inference.rgb_to_ycbcr(out)
+    assert unclipped.mean() > 0.2
+    assert np.abs(after - ycbcr)[unclipped].max() <= 1.0  # only rounding to uint8 RGB
+    assert not np.array_equal(out, rgb)
+
+
+def save_entry(tmp_path, monkeypatch, model: torch.nn.Module, arch: str, **fields):
+    from postfilter import weights as weights_mod
+    from postfilter.registry import ModelEntry
+    from postfilter.weights import save_weights
+
+    digest = save_weights(model, tmp_path / f"{arch}.safetensors")
+    monkeypatch.setattr(weights_mod, "weights_dir", lambda: tmp_path)
+    inference._MODELS.clear()
+    return ModelEntry(f"jpeg-{arch}", 201, arch, {}, "jpeg", (5, 15), f"{arch}.safetensors",
+                      digest, parameter_count(model), **fields)
+
+
+def test_apply_filter_luma_network(tmp_path, monkeypatch) -> None:
+    from postfilter.inference import DEFAULT_TILE, apply_filter
+    from rcodec.errors import RcodecError
+
+    torch.manual_seed(8)
+    model = build("l4")
+    entry = save_entry(tmp_path, monkeypatch, model, "l4", channels="y")
+    gray = random_plane(36, 40, seed=9)[..., 0]
+    rgb = random_plane(36, 40, seed=10, channels=3)
+    out = apply_filter(entry, gray, b"")
+    assert out.shape == gray.shape and np.array_equal(
+        out, inference.filter_luma(model, gray, DEFAULT_TILE))
+    out = apply_filter(entry, rgb, b"")
+    assert out.shape == rgb.shape and np.array_equal(
+        out, inference.filter_luma(model, rgb, DEFAULT_TILE))
+    with pytest.raises(RcodecError, match="gray or HxWx3"):
+        apply_filter(entry, np.zeros((8, 8, 4), np.uint8), b"")
+    # An RGB entry keeps refusing gray, and a "y" entry of an RGB architecture is refused.
+    with pytest.raises(RcodecError, match="RGB"):
+        apply_filter(save_entry(tmp_path, monkeypatch, model, "l4"), gray, b"")
+    colour = save_entry(tmp_path, monkeypatch, build("block_context"), "block_context",
+                        channels="y")
+    with pytest.raises(RcodecError, match="takes RGB"):
+        apply_filter(colour, gray, b"")
