@@ -343,12 +343,32 @@ def filter_luma(model: nn.Module, image: np.ndarray, tile: int | None = None, *,
 def _apply_luma_filter(entry: ModelEntry, decoded: np.ndarray, payload: bytes, *,
                        threads: int | None, max_memory: int | None) -> np.ndarray:
     """apply_filter for a network registered with channels "y"."""
-    del payload  # read by DCT-domain networks only
     _check_gray_or_rgb(decoded)
     model = load_model(entry)
-    if getattr(model, "input_kind", "rgb") == "rgb":
+    kind = getattr(model, "input_kind", "rgb")
+    if kind == "rgb":
         raise RcodecError(f"post-filter {entry.name!r}: registered for channels 'y' but "
                           f"architecture {entry.arch!r} takes RGB")
     precision = effective_precision(entry)
     tile = decode_tile(model, max_memory, precision)
+    if kind == "dct":
+        return decode_dct(model, payload, decoded, tile, precision=precision, threads=threads)
     return filter_luma(model, decoded, tile, precision=precision, threads=threads)
+
+
+def decode_dct(model: nn.Module, payload: bytes, decoded: np.ndarray, tile: int | None = None,
+               *, precision: Precision = "fp32", threads: int | None = None) -> np.ndarray:
+    """A DCT-domain network's decode of the JPEG `payload`: its luma straight from the
+    file's coefficients (no pixel decode). `decoded` (the caller's decode of the same file)
+    gives the shape and, for colour, the chroma, which the network does not produce.
+    uint8 of `decoded`'s shape."""
+    from postfilter.dct import read_plane
+
+    _check_gray_or_rgb(decoded)
+    plane, (height, width) = read_plane(payload)
+    if (height, width) != decoded.shape[:2]:
+        raise RcodecError(f"JPEG payload is {width}x{height} but the decoded image is "
+                          f"{decoded.shape[1]}x{decoded.shape[0]}")
+    # Tiles start on the block grid (the model's alignment is 8), so tiling is exact here too.
+    luma = restore_array(model, plane[..., None], tile, precision=precision, threads=threads)
+    return replace_luma(decoded, luma[:height, :width, 0])

@@ -267,3 +267,117 @@ def test_apply_filter_luma_network(tmp_path, monkeypatch) -> None:
                         channels="y")
     with pytest.raises(RcodecError, match="takes RGB"):
         apply_filter(colour, gray, b"")
+
+
+# --- the DCT-domain input path --------------------------------------------------------------
+
+
+def jpeg_bytes(image: np.ndarray, quality: int = 20) -> bytes:
+    from codec.jpeg import JpegCodec
+
+    return JpegCodec().encode(image, quality)
+
+
+def forbid_pixel_decodes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every pixel-domain JPEG decode in reach raise."""
+    import jpeglib
+    from PIL import Image, JpegImagePlugin
+
+    from codec import jpeg_dct
+    from codec.jpeg import JpegCodec
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a pixel decode was attempted")
+
+    monkeypatch.setattr(JpegCodec, "decode", refuse)
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "load", refuse)
+    monkeypatch.setattr(Image, "open", refuse)
+    monkeypatch.setattr(jpeglib, "read_spatial", refuse)
+    monkeypatch.setattr(jpeg_dct, "idct_blocks", refuse)
+    monkeypatch.setattr(jpeg_dct.JpegCoefficients, "component_pixels", refuse)
+
+
+def test_hrcnn_input_from_the_coefficients(monkeypatch: pytest.MonkeyPatch) -> None:
+    from codec.jpeg import JpegCodec
+    from codec.jpeg_dct import idct_blocks
+    from postfilter.dct import DCT_SCALE, hrcnn_input
+
+    gray = random_plane(37, 53, seed=11)[..., 0]
+    rgb = random_plane(37, 53, seed=12, channels=3)
+    gray_jpeg, rgb_jpeg = jpeg_bytes(gray), jpeg_bytes(rgb)
+    pixels = JpegCodec().decode(gray_jpeg)
+
+    forbid_pixel_decodes(monkeypatch)
+    x = hrcnn_input(gray_jpeg)
+    assert x.shape == (1, 1, 40, 56) and x.dtype == torch.float32  # ceil(37/8), ceil(53/8)
+    assert hrcnn_input(rgb_jpeg).shape == (1, 1, 40, 56)  # 4:2:0 colour: the Y plane only
+    monkeypatch.undo()
+
+    # Dequantised and in block positions: each 8x8 block's IDCT is the decoded block.
+    blocks = (x[0, 0].numpy() * DCT_SCALE).reshape(5, 8, 7, 8).transpose(0, 2, 1, 3)
+    decoded = idct_blocks(blocks).transpose(0, 2, 1, 3).reshape(40, 56)[:37, :53]
+    assert np.abs(np.clip(decoded, 0, 255) - pixels).max() <= 2
+
+
+def test_hrcnn_decodes_from_the_payload(tmp_path, monkeypatch) -> None:
+    from postfilter.dct import hrcnn_input
+    from postfilter.inference import DEFAULT_TILE, apply_filter
+    from rcodec.errors import RcodecError
+
+    gray = random_plane(45, 60, seed=13)[..., 0]
+    rgb = random_plane(45, 60, seed=14, channels=3)
+    gray_jpeg, rgb_jpeg = jpeg_bytes(gray, 10), jpeg_bytes(rgb, 10)
+    from codec.jpeg import JpegCodec
+
+    gray_decoded, rgb_decoded = JpegCodec().decode(gray_jpeg), JpegCodec().decode(rgb_jpeg)
+
+    torch.manual_seed(15)
+    model = build("hrcnn").eval()
+    entry = save_entry(tmp_path, monkeypatch, model, "hrcnn", channels="y")
+    assert "masks" not in model.state_dict()  # fixed masks are not weights
+    forbid_pixel_decodes(monkeypatch)
+    with torch.no_grad():
+        direct = model(hrcnn_input(gray_jpeg))[0, 0, :45, :60].numpy() * 255
+    out = apply_filter(entry, gray_decoded, gray_jpeg)
+    assert out.shape == gray.shape and out.dtype == np.uint8
+    differ = out != inference.to_uint8(direct)
+    assert np.all(near_tie(direct[differ]))
+
+    colour = apply_filter(entry, rgb_decoded, rgb_jpeg)
+    assert colour.shape == rgb.shape and colour.dtype == np.uint8
+    assert np.array_equal(colour, inference.decode_dct(model, rgb_jpeg, rgb_decoded,
+                                                       DEFAULT_TILE))
+    with pytest.raises(RcodecError, match="decoded image is"):
+        apply_filter(entry, gray_decoded[:40], gray_jpeg)
+
+
+def test_hrcnn_tiled_equals_whole() -> None:
+    from postfilter.dct import read_plane
+
+    plane, _ = read_plane(jpeg_bytes(random_plane(45, 60, seed=16)[..., 0], 10))
+    torch.manual_seed(17)
+    model = build("hrcnn")
+    whole = restore_array(model, plane[..., None])
+    for tile in (16, 20):  # 20: tiles off the block grid, windows still aligned to 8
+        tiled = restore_array(model, plane[..., None], tile=tile)
+        assert np.abs(tiled - whole).max() <= 1e-5 * max(1.0, np.abs(whole).max()), tile
+
+
+def test_dct_augmentation_is_exact() -> None:
+    from codec.jpeg_dct import idct_blocks
+    from postfilter.dct import augment_plane, read_plane
+
+    plane, _ = read_plane(jpeg_bytes(random_plane(32, 48, seed=18)[..., 0]))
+
+    def pixels(p: np.ndarray) -> np.ndarray:
+        h, w = p.shape
+        blocks = p.reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3)
+        return idct_blocks(blocks).transpose(0, 2, 1, 3).reshape(h, w)
+
+    base = pixels(plane)
+    for flip_y, flip_x, transpose in [(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 1)]:
+        expected = base[::-1] if flip_y else base
+        expected = expected[:, ::-1] if flip_x else expected
+        expected = expected.T if transpose else expected
+        got = pixels(augment_plane(plane, bool(flip_y), bool(flip_x), bool(transpose)))
+        assert np.allclose(got, expected, atol=1e-3)
