@@ -3,6 +3,12 @@
 Each source image is encoded and decoded once with the codec the filter is for; the decoded
 image is cached as a PNG keyed by the source's content hash and the coding settings, so later
 runs (and resumed runs) skip the slow encoder.
+
+Luma ("y") networks for JPEG train on grayscale pairs made the way the JPEG artifact-removal
+literature makes them (shared/JPEG-NOTES.md): the original's Y is MATLAB's rgb2ycbcr luma,
+encoded as a one-component JPEG at the quality given. DCT-domain ("dct") networks train on
+the same JPEGs, their input being the file's coefficient plane (postfilter/dct.py), cached
+as the JPEG itself.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ import torch
 from torch.utils.data import Dataset
 
 from rcodec.errors import RcodecError
+from rcodec.fileio import atomic_write_bytes
 from rcodec.images import list_images, read_rgb, write_png
+from rcodec.metrics import rgb_to_matlab_y
 
 #: Bump when the way pairs are made changes, so that old cached decodes are not reused.
 PAIR_FORMAT = 1
@@ -45,13 +53,22 @@ def area_downscale(rgb: np.ndarray, factor: int) -> np.ndarray:
     return ((total + area // 2) // area).astype(np.uint8)
 
 
-def centre_crop(rgb: np.ndarray, size: int | None) -> np.ndarray:
-    """The central size x size window (or less where the image is smaller); all when None."""
+def centre_crop(rgb: np.ndarray, size: int | None, align: int = 1) -> np.ndarray:
+    """The central size x size window (or less where the image is smaller); all when None.
+
+    `align`: the window's origin is rounded down to a multiple of it (8 keeps a JPEG's block
+    grid where it was, which PSNR-B and DCT-domain inputs rely on)."""
     if size is None:
         return rgb
-    height, width = rgb.shape[:2]
-    y, x = max(0, (height - size) // 2), max(0, (width - size) // 2)
+    y, x = centre_origin(rgb.shape[:2], size, align)
     return rgb[y : y + size, x : x + size]
+
+
+def centre_origin(shape: tuple[int, ...], size: int, align: int = 1) -> tuple[int, int]:
+    """(y, x) origin of centre_crop's window."""
+    height, width = shape[:2]
+    return (max(0, (height - size) // 2) // align * align,
+            max(0, (width - size) // 2) // align * align)
 
 
 def _codec_version(codec: str) -> str:
@@ -92,7 +109,7 @@ def _augment(arrays: list[np.ndarray], rng: np.random.Generator) -> list[np.ndar
 
 
 def to_tensor(rgb: np.ndarray) -> torch.Tensor:
-    """uint8 HxWx3 -> float32 3xHxW in [0, 1]."""
+    """uint8 HxWxC -> float32 CxHxW in [0, 1] (also float on the 0..255 scale)."""
     return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)
 
 
@@ -104,15 +121,28 @@ class PairDataset(Dataset):
     and transposed when `augment`. Images smaller than the crop are skipped. Pairs are held
     in memory (uint8), so the folder should fit in RAM. `encoded` counts the codec runs this
     instance made (0 when everything came from the cache).
+
+    `channels`: "rgb" (above); "y": 1 x crop x crop MATLAB-luma pairs through a grayscale
+    JPEG (codec "jpeg" only); "dct": the same pairs with the JPEG's coefficient plane / 255
+    as input, crops on the block grid (crop a multiple of 8) and flips done exactly in the
+    DCT domain.
     """
 
     def __init__(self, image_dir: str | os.PathLike[str], codec: str = "bpg",
                  quantizer: int = 40, crop: int = 96, crops_per_image: int = 1,
                  cache_dir: str | os.PathLike[str] | None = None, downscale: int = 1,
-                 seed: int | None = None, augment: bool = True) -> None:
+                 seed: int | None = None, augment: bool = True, channels: str = "rgb") -> None:
         if crop < 1 or crops_per_image < 1 or downscale < 1:
             raise RcodecError("crop, crops_per_image and downscale must be positive")
+        if channels not in ("rgb", "y", "dct"):
+            raise RcodecError(f"channels must be rgb, y or dct, got {channels!r}")
+        if channels != "rgb" and codec != "jpeg":
+            raise RcodecError(f"{channels!r} networks train on JPEG pairs (codec jpeg), "
+                              f"not {codec!r}")
+        if channels == "dct" and crop % 8:
+            raise RcodecError(f"DCT-domain crops must be whole 8x8 blocks, got crop {crop}")
         self.codec, self.quantizer, self.downscale = codec, quantizer, downscale
+        self.channels = channels
         self.crop, self.crops_per_image, self.augment = crop, crops_per_image, augment
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.rng = np.random.default_rng(seed)
@@ -120,13 +150,17 @@ class PairDataset(Dataset):
         self.paths: list[Path] = []
         self.skipped: list[Path] = []
         self.pairs: list[tuple[np.ndarray, np.ndarray]] = []
+        #: Network input per pair: the decoded image, or for "dct" the coefficient plane
+        #: (float32 8By x 8Bx x 1, on the 0..255 scale of dequantised coefficients).
+        self.inputs: list[np.ndarray] = []
         for path in list_images(image_dir):
-            pair = self._load_pair(path)
-            if pair is None:
+            loaded = self._load_pair(path)
+            if loaded is None:
                 self.skipped.append(path)
                 continue
             self.paths.append(path)
-            self.pairs.append(pair)
+            self.pairs.append(loaded[:2])
+            self.inputs.append(loaded[2])
         if not self.pairs:
             raise RcodecError(f"{image_dir}: no image is at least {crop}x{crop} pixels")
 
@@ -135,26 +169,61 @@ class PairDataset(Dataset):
         settings = {"image": content_sha256, "codec": self.codec, "quantizer": self.quantizer,
                     "downscale": self.downscale, "format": PAIR_FORMAT,
                     "version": _codec_version(self.codec)}
+        if self.channels != "rgb":  # (absent for RGB, so existing cache entries stay valid)
+            settings["channels"] = self.channels
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
-    def _load_pair(self, path: Path) -> tuple[np.ndarray, np.ndarray] | None:
-        """(decoded, original), from the cache when there; None when smaller than the crop."""
+    def _load_pair(self, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(decoded, original, network input), from the cache when there; None when smaller
+        than the crop."""
         content = hashlib.sha256(path.read_bytes()).hexdigest()
         original = area_downscale(read_rgb(path), self.downscale)
         if min(original.shape[:2]) < self.crop:
             return None
+        if self.channels == "rgb":
+            decoded = self._decoded(content, original)
+            return decoded, original, decoded
+        luma = rgb_to_matlab_y(original)[..., None]
+        if self.channels == "y":
+            decoded = self._decoded(content, luma)
+            return decoded, luma, decoded
+        return self._dct_pair(content, luma)
+
+    def _decoded(self, content: str, original: np.ndarray) -> np.ndarray:
+        """`original` (HxWx3, or HxWx1 luma) through the codec, cached as a PNG."""
         cached = self.cache_dir / f"{self.cache_key(content)}.png"
         if cached.is_file():
-            decoded = read_rgb(cached)
+            decoded = read_rgb(cached)[..., : original.shape[2]]  # gray PNG -> replicated
             if decoded.shape == original.shape:
-                return decoded, original
-        decoded = encode_decode(original, self.codec, self.quantizer)
+                return decoded
+        decoded = encode_decode(original[..., 0] if original.shape[2] == 1 else original,
+                                self.codec, self.quantizer)
         self.encoded += 1
-        if decoded.shape != original.shape:
-            raise RcodecError(f"{path}: codec returned shape {decoded.shape}, "
+        if decoded.size != original.size or decoded.shape[:2] != original.shape[:2]:
+            raise RcodecError(f"codec returned shape {decoded.shape}, "
                               f"expected {original.shape}")
-        write_png(cached, decoded)
-        return decoded, original
+        decoded = decoded.reshape(original.shape)
+        write_png(cached, decoded[..., 0] if original.shape[2] == 1 else decoded)
+        return decoded
+
+    def _dct_pair(self, content: str, luma: np.ndarray,
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(decoded luma, luma, coefficient plane) of a grayscale JPEG, cached as the JPEG."""
+        from codec.jpeg import JpegCodec
+        from postfilter.dct import read_plane
+
+        cached = self.cache_dir / f"{self.cache_key(content)}.jpg"
+        data = cached.read_bytes() if cached.is_file() else None
+        if data is None:
+            data = JpegCodec().encode(luma[..., 0], self.quantizer)
+            self.encoded += 1
+            atomic_write_bytes(cached, data)
+        plane, size = read_plane(data)
+        if size != luma.shape[:2]:
+            raise RcodecError(f"cached JPEG {cached} does not match its source; delete it")
+        # The pixel decode serves only as the unfiltered baseline in validation.
+        decoded = JpegCodec().decode(data).reshape(luma.shape)
+        return decoded, luma, plane[..., None]
 
     def __len__(self) -> int:
         return len(self.pairs) * self.crops_per_image
@@ -164,6 +233,8 @@ class PairDataset(Dataset):
 
     def sample(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Item `index` drawn with `rng` (a seeded rng makes batches reproducible)."""
+        if self.channels == "dct":
+            return self._sample_dct(index, rng)
         decoded, original = self.pairs[index // self.crops_per_image]
         height, width = original.shape[:2]
         y = int(rng.integers(0, height - self.crop + 1))
@@ -174,6 +245,27 @@ class PairDataset(Dataset):
             arrays = _augment(arrays, rng)
         return to_tensor(arrays[0]), to_tensor(arrays[1])
 
+    def _sample_dct(self, index: int, rng: np.random.Generator,
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A crop on the block grid: coefficient plane / 255 and the original luma."""
+        from postfilter.dct import DCT_SCALE, augment_plane
+
+        pair = index // self.crops_per_image
+        plane, original = self.inputs[pair][..., 0], self.pairs[pair][1]
+        height, width = original.shape[:2]
+        y = 8 * int(rng.integers(0, (height - self.crop) // 8 + 1))
+        x = 8 * int(rng.integers(0, (width - self.crop) // 8 + 1))
+        window = (slice(y, y + self.crop), slice(x, x + self.crop))
+        coefficients, target = plane[window], original[window]
+        if self.augment:
+            flip_y, flip_x, transpose = (bool(v) for v in rng.integers(0, 2, 3))
+            coefficients = augment_plane(coefficients, flip_y, flip_x, transpose)
+            target = target[::-1] if flip_y else target
+            target = target[:, ::-1] if flip_x else target
+            target = target.transpose(1, 0, 2) if transpose else target
+        inputs = torch.from_numpy(coefficients / np.float32(DCT_SCALE))[None]
+        return inputs, to_tensor(target)
+
     def batch(self, size: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """`size` items, drawn uniformly with replacement, stacked to N x 3 x crop x crop."""
         items = [self.sample(int(i), rng) for i in rng.integers(0, len(self), size)]
@@ -181,12 +273,33 @@ class PairDataset(Dataset):
 
     def rgb_mean(self) -> list[float]:
         """Per-channel mean of the original images in [0, 1], over all their pixels."""
-        totals, count = np.zeros(3, np.float64), 0
+        channels = self.pairs[0][1].shape[2]
+        totals, count = np.zeros(channels, np.float64), 0
         for _, original in self.pairs:
-            totals += original.reshape(-1, 3).sum(axis=0, dtype=np.float64)
+            totals += original.reshape(-1, channels).sum(axis=0, dtype=np.float64)
             count += original.shape[0] * original.shape[1]
         return [float(v) for v in totals / count / 255.0]
 
     def full_images(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Every (decoded, original) pair as uint8 HxWx3 arrays, for validation."""
         yield from self.pairs
+
+    def validation_items(self, size: int | None,
+                         ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(network input, decoded, original) per image, centre-cropped to `size` (None: whole
+        images). JPEG crops keep the block grid (origin a multiple of 8); a DCT input is
+        the coefficient plane over the blocks that cover the crop, so the network's output
+        is cropped to the original's size."""
+        align = 8 if self.codec == "jpeg" else 1
+        items = []
+        for (decoded, original), net_input in zip(self.pairs, self.inputs, strict=True):
+            crop = centre_crop(original, size, align)
+            if self.channels == "dct":
+                y, x = centre_origin(original.shape, size, align) if size else (0, 0)
+                h, w = -(-crop.shape[0] // 8) * 8, -(-crop.shape[1] // 8) * 8
+                items.append((net_input[y : y + h, x : x + w], centre_crop(decoded, size, align),
+                              crop))
+            else:
+                cropped = centre_crop(decoded, size, align)
+                items.append((cropped, cropped, crop))
+        return items

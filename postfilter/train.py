@@ -21,9 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from postfilter.data import PairDataset, centre_crop
-from postfilter.inference import restore, to_uint8, torch_threads
-from postfilter.models import build, parameter_count, receptive_radius
+from postfilter.data import PairDataset
+from postfilter.inference import restore_array, to_uint8, torch_threads
+from postfilter.losses import edge_emphasised_loss
+from postfilter.models import accepts, build, input_kind, parameter_count, receptive_radius
 from postfilter.weights import (
     parse_safetensors,
     read_metadata,
@@ -77,6 +78,9 @@ class TrainConfig:
     #: "bf16": autocast forward and backward in bfloat16 (fp32 weights and optimizer), about
     #: twice as fast on CPUs with native bf16.
     precision: str = "fp32"
+    #: Add the MSE of horizontal and vertical Sobel derivatives to the loss (Svoboda et al.'s
+    #: edge-emphasised objective for L4/L8; usable with any network).
+    edge_loss: bool = False
     cache_dir: str | None = None
     threads: int | None = None
     progress: bool = True
@@ -123,9 +127,17 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def learning_rate(config: TrainConfig, step: int) -> float:
-    """Step decay: halved every `lr_halve_every` steps (step counts from 1)."""
-    return config.lr * 0.5 ** ((step - 1) // config.lr_halve_every)
+def learning_rate(config: TrainConfig, step: int,
+                  factors: tuple[float, ...] | None = None) -> float:
+    """Step decay: halved every `lr_halve_every` steps (step counts from 1).
+
+    An architecture with its own schedule (`lr_factors` of the model, e.g. the conv-unit
+    net's 1, 0.5, 0.1) gets config.lr x factors[k] in the k-th period of `lr_halve_every`
+    steps, the last factor thereafter."""
+    period = (step - 1) // config.lr_halve_every
+    if factors:
+        return config.lr * factors[min(period, len(factors) - 1)]
+    return config.lr * 0.5 ** period
 
 
 # --- optimizer state without pickle ---------------------------------------------------------
@@ -257,17 +269,30 @@ class CsvLog:
 # --- validation -------------------------------------------------------------------------------
 
 
-def evaluate(model: nn.Module | None,
-             pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
-    """Pooled PSNR and mean MS-SSIM of the filtered (or, for None, unfiltered) images."""
-    total_sse, samples, ssims = 0, 0, []
-    for decoded, original in pairs:
-        output = decoded if model is None else to_uint8(
-            restore(model, decoded, threads=torch.get_num_threads()))
+#: A validation item: (network input, decoded, original), or a (decoded, original) pair.
+ValItem = tuple[np.ndarray, ...]
+
+
+def evaluate(model: nn.Module | None, pairs: list[ValItem]) -> dict[str, float]:
+    """Quality of the filtered (or, for None, unfiltered) images: pooled PSNR (the CLIC way:
+    squared error over the whole set), mean MS-SSIM, and the mean of per-image PSNR and
+    PSNR-B (the JPEG artifact-removal literature's way, shared/JPEG-NOTES.md)."""
+    total_sse, samples, ssims, psnrs, psnr_bs = 0, 0, [], [], []
+    for item in pairs:
+        net_input, decoded, original = item if len(item) == 3 else (item[0], *item)
+        if model is None:
+            output = decoded
+        else:
+            # A DCT-domain input covers whole blocks: crop the output to the image.
+            restored = restore_array(model, net_input, threads=torch.get_num_threads())
+            output = to_uint8(restored[: original.shape[0], : original.shape[1]])
         total_sse += metrics.sse(output, original)
         samples += original.size
         ssims.append(metrics.ms_ssim(output, original))
-    return {"psnr": metrics.pooled_psnr(total_sse, samples), "ms_ssim": float(np.mean(ssims))}
+        psnrs.append(metrics.psnr(output, original))
+        psnr_bs.append(metrics.psnr_b(output, original))
+    return {"psnr": metrics.pooled_psnr(total_sse, samples), "ms_ssim": float(np.mean(ssims)),
+            "psnr_mean": float(np.mean(psnrs)), "psnr_b_mean": float(np.mean(psnr_bs))}
 
 
 # --- the loop ---------------------------------------------------------------------------------
@@ -286,17 +311,26 @@ def train(config: TrainConfig) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
     cache = config.cache_dir
+    # "rgb" pairs, or luma / DCT-domain pairs of grayscale JPEGs for the Y networks.
+    channels = input_kind(config.arch)
     train_set = PairDataset(config.data_dir, config.codec, config.quantizer, config.crop,
-                            cache_dir=cache, downscale=config.downscale, seed=config.seed)
-    val_set = PairDataset(config.val_dir, config.codec, config.quantizer, crop=1,
-                          cache_dir=cache, downscale=config.downscale, augment=False)
-    val_pairs = [(centre_crop(d, config.val_crop), centre_crop(o, config.val_crop))
-                 for d, o in val_set.full_images()]
+                            cache_dir=cache, downscale=config.downscale, seed=config.seed,
+                            channels=channels)
+    val_set = PairDataset(config.val_dir, config.codec, config.quantizer,
+                          crop=8 if channels == "dct" else 1, cache_dir=cache,
+                          downscale=config.downscale, augment=False, channels=channels)
+    val_pairs = val_set.validation_items(config.val_crop)
 
     torch.manual_seed(config.seed)
-    model = build(config.arch, rgb_mean=train_set.rgb_mean(), **config.arch_config).to(device)
+    extra = {"rgb_mean": train_set.rgb_mean()} if accepts(config.arch, "rgb_mean") else {}
+    model = build(config.arch, **extra, **config.arch_config).to(device)
     model = model.to(memory_format=torch.channels_last)  # faster convolutions on CPU
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999))
+    # Architectures that come with a paper's recipe (the conv-unit net: beta1 0.8 and its
+    # own lr steps) carry it; everything else trains with Adam's defaults and halving.
+    betas = tuple(getattr(model, "adam_betas", (0.9, 0.999)))
+    lr_factors = getattr(model, "lr_factors", None)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=betas)
+    loss_function = edge_emphasised_loss if config.edge_loss else F.mse_loss
     run = load_checkpoint(out_dir, model, optimizer, config) or RunState()
     log = CsvLog(out_dir / LOG, run.step)
     codec_psnr = evaluate(None, val_pairs)["psnr"]
@@ -310,7 +344,7 @@ def train(config: TrainConfig) -> Path:
     with torch_threads(config.threads), bar:
         while run.step < config.max_steps and not stopping():
             run.step += 1
-            lr = learning_rate(config, run.step)
+            lr = learning_rate(config, run.step, lr_factors)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             model.train()
@@ -319,7 +353,7 @@ def train(config: TrainConfig) -> Path:
                                for t in train_set.batch(config.batch_size, rng))
             with torch.autocast(device.type, torch.bfloat16, enabled=config.precision == "bf16"):
                 outputs = model(inputs)
-            loss = F.mse_loss(outputs.float(), targets)
+            loss = loss_function(outputs.float(), targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -354,7 +388,7 @@ def train(config: TrainConfig) -> Path:
 
 
 def write_report(out_dir: Path, config: TrainConfig, run: RunState,
-                 val_pairs: list[tuple[np.ndarray, np.ndarray]], device: torch.device) -> Path:
+                 val_pairs: list[ValItem], device: torch.device) -> Path:
     """report.json: validation quality of the best weights against the unfiltered codec."""
     model = build(config.arch, **config.arch_config)
     data = (out_dir / BEST).read_bytes()
@@ -371,6 +405,12 @@ def write_report(out_dir: Path, config: TrainConfig, run: RunState,
         "val_psnr_codec": _finite_or_none(codec["psnr"]),
         "val_psnr_gain": _finite_or_none(filtered["psnr"] - codec["psnr"]),
         "val_ms_ssim": filtered["ms_ssim"], "val_ms_ssim_codec": codec["ms_ssim"],
+        # Per-image means, the JPEG literature's convention (val_psnr above is pooled).
+        "val_psnr_mean": _finite_or_none(filtered["psnr_mean"]),
+        "val_psnr_mean_codec": _finite_or_none(codec["psnr_mean"]),
+        "val_psnr_b_mean": _finite_or_none(filtered["psnr_b_mean"]),
+        "val_psnr_b_mean_codec": _finite_or_none(codec["psnr_b_mean"]),
+        "channels": input_kind(config.arch),
         "rgb_mean": model.rgb_mean.flatten().tolist() if hasattr(model, "rgb_mean") else None,
     }
     path = out_dir / REPORT

@@ -381,3 +381,116 @@ def test_dct_augmentation_is_exact() -> None:
         expected = expected.T if transpose else expected
         got = pixels(augment_plane(plane, bool(flip_y), bool(flip_x), bool(transpose)))
         assert np.allclose(got, expected, atol=1e-3)
+
+
+# --- training -------------------------------------------------------------------------------
+
+
+def write_images(folder, count: int, height: int = 48, width: int = 64, seed: int = 0) -> None:
+    from rcodec.images import write_png
+
+    folder.mkdir(parents=True)
+    for i in range(count):
+        write_png(folder / f"im{i}.png", random_plane(height, width, seed=seed + i, channels=3))
+
+
+def test_luma_pairs_follow_the_jpeg_notes(tmp_path) -> None:
+    from codec.jpeg import JpegCodec
+    from postfilter.data import PairDataset
+    from rcodec.errors import RcodecError
+    from rcodec.images import read_rgb
+    from rcodec.metrics import rgb_to_matlab_y
+
+    write_images(tmp_path / "img", 2)
+    cache = tmp_path / "cache"
+    data = PairDataset(tmp_path / "img", "jpeg", 10, crop=16, cache_dir=cache, channels="y")
+    assert data.encoded == 2
+    decoded, original = data.pairs[0]
+    luma = rgb_to_matlab_y(read_rgb(tmp_path / "img" / "im0.png"))
+    assert original.shape == (48, 64, 1) and np.array_equal(original[..., 0], luma)
+    codec = JpegCodec()
+    assert np.array_equal(decoded[..., 0], codec.decode(codec.encode(luma, 10)))  # gray JPEG
+    x, y = data[0]
+    assert x.shape == y.shape == (1, 16, 16)
+    again = PairDataset(tmp_path / "img", "jpeg", 10, crop=16, cache_dir=cache, channels="y")
+    assert again.encoded == 0 and np.array_equal(again.pairs[0][0], decoded)
+
+    dct = PairDataset(tmp_path / "img", "jpeg", 10, crop=16, cache_dir=cache, channels="dct")
+    assert dct.encoded == 2 and np.array_equal(dct.pairs[0][0], decoded)  # the same JPEG
+    x, y = dct[0]
+    assert x.shape == y.shape == (1, 16, 16) and x.dtype == torch.float32
+    assert PairDataset(tmp_path / "img", "jpeg", 10, crop=16, cache_dir=cache,
+                       channels="dct").encoded == 0
+    items = dct.validation_items(30)
+    assert items[0][0].shape == (32, 32, 1) and items[0][2].shape == (30, 30, 1)
+    with pytest.raises(RcodecError, match="whole 8x8 blocks"):
+        PairDataset(tmp_path / "img", "jpeg", 10, crop=12, cache_dir=cache, channels="dct")
+    with pytest.raises(RcodecError, match="JPEG pairs"):
+        PairDataset(tmp_path / "img", "bpg", 40, crop=16, cache_dir=cache, channels="y")
+
+
+def test_learning_rate_schedules() -> None:
+    from postfilter.train import TrainConfig, learning_rate
+
+    config = TrainConfig("conv_unit", "jpeg", 10, "d", "v", "o", lr=1e-3, lr_halve_every=10)
+    factors = build("conv_unit").lr_factors
+    assert [learning_rate(config, s, factors) for s in (1, 10, 11, 20, 21, 500)] == \
+        pytest.approx([1e-3, 1e-3, 5e-4, 5e-4, 1e-4, 1e-4])
+    assert learning_rate(config, 21) == pytest.approx(2.5e-4)  # default: halving
+
+
+def test_training_l4_on_luma_and_resume(tmp_path) -> None:
+    import json
+
+    import safetensors.torch
+
+    from postfilter.train import TrainConfig, train
+
+    write_images(tmp_path / "train", 3)
+    write_images(tmp_path / "val", 1, seed=10)
+    base = dict(arch="l4", codec="jpeg", quantizer=10, data_dir=str(tmp_path / "train"),
+                val_dir=str(tmp_path / "val"), batch_size=2, crop=16, val_every=3,
+                checkpoint_every=3, log_every=1, cache_dir=str(tmp_path / "cache"),
+                progress=False, seed=1, threads=1, val_crop=32)
+    out = tmp_path / "run"
+    train(TrainConfig(**base, out_dir=str(out), max_steps=3))  # "killed" at step 3
+    train(TrainConfig(**base, out_dir=str(out), max_steps=6))  # resumed
+    straight = tmp_path / "straight"
+    train(TrainConfig(**base, out_dir=str(straight), max_steps=6))
+    assert (out / "log.csv").read_text() == (straight / "log.csv").read_text()
+    resumed = safetensors.torch.load((out / "checkpoint.safetensors").read_bytes())
+    uninterrupted = safetensors.torch.load((straight / "checkpoint.safetensors").read_bytes())
+    assert all(torch.equal(resumed[k], uninterrupted[k]) for k in uninterrupted)
+    report = json.loads((out / "report.json").read_text())
+    assert report["channels"] == "y" and report["params"] == EXPECTED_PARAMS["l4"]
+    assert report["receptive_radius"] == 9 and report["steps"] == 6
+    for key in ("val_psnr", "val_psnr_codec", "val_psnr_mean_codec", "val_psnr_b_mean_codec"):
+        assert isinstance(report[key], float), key
+    # Y PSNR of the unfiltered JPEG, per JPEG-NOTES: MATLAB luma through a gray JPEG.
+    assert 15 < report["val_psnr_codec"] < 40
+
+
+def test_rcodec_train_cli_conv_unit_edge_loss_and_hrcnn(tmp_path, monkeypatch) -> None:
+    import json
+
+    from postfilter.weights import read_metadata
+    from rcodec.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    write_images(tmp_path / "train", 2)
+    write_images(tmp_path / "val", 1, seed=10)
+    common = ["--codec", "jpeg", "--quality", "10", "--data", str(tmp_path / "train"),
+              "--val", str(tmp_path / "val"), "--batch-size", "2", "--crop", "16",
+              "--steps", "2", "--val-every", "2", "--threads", "1"]
+    run = tmp_path / "conv_unit"
+    assert main(["train", "--arch", "conv_unit", "--edge-loss", "-o", str(run), *common]) == 0
+    state = json.loads((run / "state.json").read_text())
+    assert state["config"]["edge_loss"] is True
+    groups = json.loads(read_metadata((run / "optimizer.safetensors").read_bytes())["scalars"])
+    assert groups["param_groups"][0]["betas"] == [0.8, 0.999]
+
+    run = tmp_path / "hrcnn"
+    assert main(["train", "--arch", "hrcnn", "-o", str(run), *common]) == 0
+    report = json.loads((run / "report.json").read_text())
+    assert report["channels"] == "dct" and report["params"] == 507_157
+    assert isinstance(report["val_psnr"], float)

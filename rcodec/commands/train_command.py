@@ -9,7 +9,10 @@ from rcodec.errors import RcodecError
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--arch", required=True, help="A, B, C (the paper's), M, S (small)")
+    parser.add_argument("--arch", required=True,
+                        help="A, B, C (the paper's), M, S (small); for JPEG: arcnn, fast_arcnn, "
+                             "conv_unit, l4, l8 (luma), hrcnn (luma, DCT domain), "
+                             "block_context (RGB)")
     parser.add_argument("--codec", choices=["bpg", "jpeg"], default="bpg")
     parser.add_argument("--qp", type=int, help="BPG quantizer of the training pairs")
     parser.add_argument("--quality", type=int, help="JPEG quality of the training pairs")
@@ -33,6 +36,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="CPU threads (default: available cores)")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                         help="bf16: mixed precision, about 2x faster on CPUs with native bf16")
+    parser.add_argument("--edge-loss", action="store_true",
+                        help="add the MSE of horizontal and vertical Sobel derivatives to the "
+                             "loss (the L4/L8 papers' edge-emphasised objective)")
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -47,7 +53,7 @@ def run_train(args: argparse.Namespace) -> int:
         crop=args.crop, lr=args.lr, lr_halve_every=args.lr_halve_every, max_steps=args.steps,
         val_every=args.val_every, patience=args.patience, seed=args.seed, device=args.device,
         downscale=args.downscale, checkpoint_every=args.checkpoint_every, threads=args.threads,
-        precision=args.precision)
+        precision=args.precision, edge_loss=args.edge_loss)
     best = train(config)
     print(f"best weights: {best}")
     return 0
