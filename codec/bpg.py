@@ -217,10 +217,8 @@ def _decode_layer(compact: CompactHeader, nals: list[bytes], header: BpgHeader,
     stream = parameter_sets(compact, header.width, header.height, chroma_format_idc,
                             header.bit_depth, header.animation)
     stream += b"".join(b"\x00\x00\x01" + nal for nal in nals)
-    frames = hevc_decode(stream, parse=header.animation)
-    if frame >= len(frames):
-        raise FormatError(f"frame {frame} requested, the file has {len(frames)}")
-    planes = frame_planes(frames[frame], header.bit_depth)
+    picture = hevc_decode(stream, parse=header.animation, index=frame)
+    planes = frame_planes(picture, header.bit_depth)
     expected = 1 if chroma_format_idc == 0 else 3
     if len(planes) < expected or planes[0].shape[0] < header.height \
             or planes[0].shape[1] < header.width:
@@ -430,7 +428,13 @@ class BpgImageFile(ImageFile.ImageFile):
         try:
             header, _ = BpgHeader.parse(head)
         except FormatError as error:
-            raise SyntaxError(f"not a readable BPG file: {error}") from None
+            if len(head) < 4096:
+                raise SyntaxError(f"not a readable BPG file: {error}") from None
+            # A long EXIF, ICC or XMP extension: the header runs past the first read.
+            try:
+                header, _ = BpgHeader.parse(head + self.fp.read())
+            except FormatError as error:
+                raise SyntaxError(f"not a readable BPG file: {error}") from None
         self._size = (header.width, header.height)
         self._mode = "RGBA" if header.has_alpha and not header.has_w_plane else "RGB"
         self.info["bit_depth"] = header.bit_depth

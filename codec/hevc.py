@@ -367,11 +367,14 @@ def compact_stream(stream: bytes) -> tuple[CompactHeader, list[tuple[bytes, byte
 # --- FFmpeg's HEVC decoder --------------------------------------------------------------------
 
 
-def hevc_decode(stream: bytes, parse: bool = False) -> list[av.VideoFrame]:
-    """Decode an Annex B stream (parameter sets included) with FFmpeg's HEVC decoder.
+def hevc_decode(stream: bytes, parse: bool = False, index: int = 0) -> av.VideoFrame:
+    """Decode picture number `index` of an Annex B stream (parameter sets included) with
+    FFmpeg's HEVC decoder.
 
     `parse` runs the stream through FFmpeg's parser first: needed when it holds several
-    pictures, since one packet yields only the first.
+    pictures, since one packet yields only the first. Decoding stops at picture `index` and
+    drops the earlier ones as they come, so memory holds one picture and the time is that of
+    `index + 1` pictures, however many the stream holds.
     """
     context = av.CodecContext.create("hevc", "r")
     # A fixed count keeps behaviour the same on every machine; two slice threads take the
@@ -380,17 +383,23 @@ def hevc_decode(stream: bytes, parse: bool = False) -> list[av.VideoFrame]:
     context.thread_count = 2
     # Without these FFmpeg conceals damage and returns a picture from a truncated file.
     context.options = {"err_detect": "careful+explode"}
+    wanted, count = None, 0
     try:
         packets = context.parse(stream) + context.parse(None) if parse else [av.Packet(stream)]
-        frames = []
-        for packet in packets:
-            frames.extend(context.decode(packet))
-        frames.extend(context.decode(None))
+        for packet in [*packets, None]:
+            for frame in context.decode(packet):
+                if count == index:
+                    wanted = frame
+                count += 1
+            if wanted is not None:
+                break
     except av.FFmpegError as error:
         raise FormatError(f"HEVC payload rejected by the decoder: {error}") from None
-    if not frames:
-        raise FormatError("HEVC payload holds no picture")
-    return frames
+    if wanted is None:
+        if not count:
+            raise FormatError("HEVC payload holds no picture")
+        raise FormatError(f"frame {index} requested, the file has {count}")
+    return wanted
 
 
 def frame_planes(frame: av.VideoFrame, bit_depth: int) -> list[np.ndarray]:
