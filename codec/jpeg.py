@@ -20,6 +20,12 @@ from rcodec.errors import EncodeError, FormatError
 #: Largest width * height that `decode` and `read_coefficients` accept, checked from the header.
 MAX_IMAGE_PIXELS: int = 2**28
 
+#: Most scans a JPEG may have. libjpeg walks every block of the image in every scan, so a small
+#: progressive file of thousands of near-empty scans takes minutes; real files have at most a
+#: few dozen (libjpeg's default progression has 10). libjpeg-turbo's TJPARAM_SCANLIMIT guards
+#: the same way.
+MAX_SCANS: int = 100
+
 #: libjpeg's JPEG_MAX_DIMENSION: the encoder refuses anything wider or taller.
 MAX_DIMENSION = 65500
 
@@ -59,8 +65,10 @@ class JpegHeader:
 def read_header(data: bytes) -> JpegHeader:
     """Validate a JPEG's marker structure from SOI to EOI and return its frame header.
 
-    Raises FormatError for anything that is not one complete 8-bit DCT JPEG frame, or whose
-    header claims more than MAX_IMAGE_PIXELS pixels (checked before the scans are walked).
+    Raises FormatError for anything that is not one complete 8-bit DCT JPEG frame, whose
+    header claims more than MAX_IMAGE_PIXELS pixels (checked before the scans are walked), that
+    has more than MAX_SCANS scans, or whose sequential Huffman-coded scans are too short to
+    hold the blocks the header claims (a tiny file posing as a huge image).
     """
     data = bytes(data)
     size = len(data)
@@ -68,6 +76,7 @@ def read_header(data: bytes) -> JpegHeader:
         raise FormatError("not a JPEG file (no SOI marker)")
     header: JpegHeader | None = None
     scans = 0
+    scan_bytes = 0
     pos = 2
     while True:
         if pos >= size:
@@ -105,14 +114,37 @@ def read_header(data: bytes) -> JpegHeader:
             if header is None:
                 raise FormatError("corrupt JPEG: scan before the frame header")
             scans += 1
+            if scans > MAX_SCANS:
+                raise FormatError(f"unsupported JPEG: more than {MAX_SCANS} scans "
+                                  "(codec.jpeg.MAX_SCANS)")
             match = _SCAN_END.search(data, end)
             if match is None:
                 raise FormatError("truncated JPEG: data ends inside a scan")
+            scan_bytes += match.start() - end
             end = match.start()
         pos = end
     if header is None or scans == 0:
         raise FormatError("corrupt JPEG: no image (missing frame header or scan)")
+    _check_scan_size(header, scan_bytes)
     return header
+
+
+def _check_scan_size(header: JpegHeader, scan_bytes: int) -> None:
+    """Refuse sequential Huffman data too short for the frame size, before anything is decoded.
+
+    Each block of each component costs at least two bits there (a DC and an end-of-block code
+    of one bit each at the least), and every component has at least as many blocks as there are
+    MCUs, so the scans need MCUs / 4 bytes. libjpeg would instead pad the missing blocks and
+    allocate the whole image. Progressive and arithmetic coding have no such lower bound.
+    """
+    if header.progressive or header.arithmetic:
+        return
+    v_max = max(v for v, _ in header.sampling)
+    h_max = max(h for _, h in header.sampling)
+    mcus = -(-header.width // (8 * h_max)) * -(-header.height // (8 * v_max))
+    if 4 * scan_bytes < mcus:
+        raise FormatError(f"corrupt JPEG: {scan_bytes} bytes of scan data cannot code "
+                          f"{header.width}x{header.height} pixels")
 
 
 def _parse_sof(marker: int, body: bytes) -> JpegHeader:
