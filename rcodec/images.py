@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-import codec.bpg  # noqa: F401  (registers the BPG plugin with Pillow)
+import codec.bpg  # registers the BPG plugin with Pillow
+import codec.jpeg
 from rcodec.errors import FormatError, RcodecError
 from rcodec.fileio import atomic_write_bytes, read_bytes
 
@@ -22,6 +23,13 @@ def open_image(path: str | os.PathLike[str]) -> Image.Image:
     """Open and fully load an image file; any failure becomes a FormatError naming the file."""
     path = Path(path)
     data = read_bytes(path)
+    try:  # our header checks first: pixel caps, scan limit, and a clearer message than Pillow's
+        if data.startswith(codec.bpg.MAGIC):
+            codec.bpg.BpgHeader.parse(data)
+        elif data.startswith(b"\xff\xd8"):
+            codec.jpeg.read_header(data)
+    except FormatError as error:
+        raise FormatError(f"{path}: {error}") from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
