@@ -128,6 +128,9 @@ def compress(images_dir: Path, out_dir: Path, budget: Budget, request: SweepRequ
     rows, plan, max_bytes = sweep_and_plan(paths, request, budget, cache_root, jobs, backend,
                                            solver, progress)
     chosen = plan_rows(rows, plan)
+    # The manifest, written last, marks a finished folder: drop an older one first, so that a
+    # compress killed while writing never leaves new files beside the manifest of another plan.
+    (out_dir / "manifest.json").unlink(missing_ok=True)
     written = write_containers(paths, chosen, request, cache_root, out_dir)
     if written > max_bytes:
         raise BudgetError(f"wrote {written} bytes, over the budget of {max_bytes}")
