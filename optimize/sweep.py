@@ -54,13 +54,14 @@ class FilterSpec:
     selector: int
     sha256: str
 
-    def apply(self, decoded: np.ndarray, payload: bytes) -> np.ndarray:
+    def apply(self, decoded: np.ndarray, payload: bytes,
+              threads: int | None = None) -> np.ndarray:
         if self.selector == container.NO_FILTER:
             return decoded
         from postfilter import registry
         from postfilter.inference import apply_filter
 
-        return apply_filter(registry.find(self.name), decoded, payload)
+        return apply_filter(registry.find(self.name), decoded, payload, threads=threads)
 
     def cache_key(self) -> dict[str, str]:
         """What determines this filter's output besides the decoded image."""
@@ -84,8 +85,10 @@ def image_digest(rgb: np.ndarray) -> str:
 class ImageSweeper:
     """Measures one image's candidates, through the cache."""
 
-    def __init__(self, path: Path, codec: CodecSpec, cache: SweepCache) -> None:
+    def __init__(self, path: Path, codec: CodecSpec, cache: SweepCache,
+                 threads: int | None = None) -> None:
         self.path = path
+        self.threads = threads  # post-filter threads (None: all available cores)
         self.rgb = read_rgb(path)
         self.pixels = self.rgb.shape[0] * self.rgb.shape[1]
         self.codec_spec = codec
@@ -138,7 +141,7 @@ class ImageSweeper:
             codec_seconds = time.perf_counter() - start
             for spec in missing:
                 start = time.perf_counter()
-                output = spec.apply(decoded, payload)
+                output = spec.apply(decoded, payload, self.threads)
                 seconds = codec_seconds + time.perf_counter() - start
                 record = {"sse": metrics.sse(output, self.rgb),
                           "ms_ssim": metrics.ms_ssim(output, self.rgb),
@@ -239,15 +242,16 @@ class SweepRequest:
     filters: tuple[FilterSpec, ...] = (NO_FILTER,)
     quantizers: tuple[int, ...] | None = None  # None: adaptive window around target_bpp
     target_bpp: float = 0.15
-    half_width: int = 4
+    half_width: int = 3
     extra: dict[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
     #: Decode-time model; None: the times measured during the sweep.
     calibration: Calibration | None = None
 
 
-def sweep_one(path: Path, request: SweepRequest, cache_root: str) -> list[dict]:
+def sweep_one(path: Path, request: SweepRequest, cache_root: str,
+              threads: int | None = None) -> list[dict]:
     """All rows for one image (the unit of parallel work)."""
-    sweeper = ImageSweeper(path, request.codec, SweepCache(cache_root))
+    sweeper = ImageSweeper(path, request.codec, SweepCache(cache_root), threads)
     if request.quantizers is not None:
         quantizers = set(request.quantizers)
     else:
@@ -262,10 +266,16 @@ def run_sweep(paths: Sequence[Path], request: SweepRequest, cache_root: str | Pa
               jobs: int = -1, backend: str | None = None,
               progress: Callable[[int], None] | None = None) -> list[dict]:
     """Sweep every image in parallel; rows come back in the order of `paths`."""
-    from joblib import Parallel, delayed, parallel_config
+    from joblib import Parallel, delayed, effective_n_jobs, parallel_config
+
+    from postfilter.inference import available_cores
 
     results: dict[Path, list[dict]] = {}
-    tasks = (delayed(_tagged)(path, request, str(cache_root)) for path in paths)
+    # Share the cores out between the image workers rather than oversubscribe them with a
+    # full set of post-filter threads each (outputs do not depend on the thread count).
+    threads = None if backend else max(1, available_cores() // max(1, min(
+        effective_n_jobs(jobs), len(paths))))
+    tasks = (delayed(_tagged)(path, request, str(cache_root), threads) for path in paths)
     # parallel_config, unlike Parallel(backend=...), registers external backends such as dask.
     config = {"n_jobs": jobs} | ({"backend": backend} if backend else {})
     with parallel_config(**config):
@@ -276,11 +286,12 @@ def run_sweep(paths: Sequence[Path], request: SweepRequest, cache_root: str | Pa
     return [row for path in paths for row in results[path]]
 
 
-def _tagged(path: Path, request: SweepRequest, cache_root: str) -> tuple[Path, list[dict]]:
+def _tagged(path: Path, request: SweepRequest, cache_root: str,
+            threads: int | None = None) -> tuple[Path, list[dict]]:
     from rcodec.errors import RcodecError, in_file
 
     try:
-        return path, sweep_one(path, request, cache_root)
+        return path, sweep_one(path, request, cache_root, threads)
     except RcodecError as error:
         if str(path) in str(error):
             raise
