@@ -1,0 +1,80 @@
+"""Ship a trained run as a registered network (a maintainer's tool, not part of the CLI).
+
+  python -m postfilter.ship RUN_DIR --name bpg-m-qp40 --selector 2 --range 34:46 \\
+      --description "..." [--default] [--precision bf16]
+
+Copies RUN_DIR/best.safetensors to postfilter/weights/<name>-v1.safetensors, and appends the
+entry (architecture and config from the run's state.json, sha256, parameter count, steps seen,
+seconds per megapixel timed here) to the registry. A name or selector byte already in the
+registry is refused: files written with a selector must keep decoding with its network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from postfilter.models import build, parameter_count
+from postfilter.registry import ModelEntry, load_registry
+from postfilter.weights import parse_safetensors, read_metadata, sha256_hex, weights_dir
+from rcodec.errors import RcodecError
+from rcodec.fileio import atomic_write_bytes, atomic_write_text, read_bytes
+
+
+def ship(run_dir: Path, name: str, selector: int, quantizer_range: tuple[int, int],
+         description: str, default: bool = False, precision: str = "fp32") -> ModelEntry:
+    entries = load_registry()
+    if any(e.name == name or e.selector == selector for e in entries):
+        raise RcodecError(f"name {name!r} or selector {selector} is already registered")
+    if not 1 <= selector <= 255:
+        raise RcodecError(f"selector must be 1..255, got {selector}")
+    config = json.loads(read_bytes(run_dir / "state.json"))["config"]
+    data = read_bytes(run_dir / "best.safetensors")
+    model = build(config["arch"], **config.get("arch_config", {}))
+    model.load_state_dict(parse_safetensors(data, run_dir / "best.safetensors"), strict=True)
+    file_name = f"{name}-v1.safetensors"
+    atomic_write_bytes(weights_dir() / file_name, data)
+    entry = ModelEntry(
+        name=name, selector=selector, arch=config["arch"],
+        config=config.get("arch_config", {}), codec=config["codec"],
+        quantizer_range=quantizer_range, weights=file_name, sha256=sha256_hex(data),
+        params=parameter_count(model), channels="rgb", description=description,
+        default=default, steps=int(read_metadata(data).get("step", 0)),
+        precision=precision)
+    _write_registry([*entries, entry])
+    from optimize.calibration import calibration_image, time_filter
+    from rcodec.pipeline import make_codec
+
+    codec = make_codec(entry.codec)
+    decoded = codec.decode(codec.encode(calibration_image(), sum(quantizer_range) // 2))
+    timed = time_filter(entry, decoded, repeats=5)
+    entry = dataclasses.replace(entry, seconds_per_mpx=round(timed["seconds_per_mpx"], 3))
+    _write_registry([*entries, entry])
+    return entry
+
+
+def _write_registry(entries: list[ModelEntry]) -> None:
+    atomic_write_text(weights_dir() / "registry.json",
+                      json.dumps([e.to_json() for e in entries], indent=2) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--selector", type=int, required=True)
+    parser.add_argument("--range", required=True, help="quantizer range, e.g. 34:46")
+    parser.add_argument("--description", required=True)
+    parser.add_argument("--default", action="store_true")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    args = parser.parse_args()
+    low, high = (int(part) for part in args.range.split(":"))
+    entry = ship(args.run, args.name, args.selector, (low, high), args.description,
+                 args.default, args.precision)
+    print(json.dumps(entry.to_json(), indent=2))
+
+
+if __name__ == "__main__":
+    main()
