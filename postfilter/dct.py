@@ -47,6 +47,16 @@ def hrcnn_input(data: bytes) -> torch.Tensor:
     return torch.from_numpy(plane / np.float32(DCT_SCALE))[None, None]
 
 
+def basis_images() -> np.ndarray:
+    """The 64 orthonormal 8x8 DCT-II basis images, float32 (64, 8, 8): image 8u + v is the
+    pixel pattern of coefficient [u, v] (vertical u, horizontal v), so a block's pixels are
+    sum_k coefficient_k * image_k + 128 (the IDCT of codec.jpeg_dct.idct_blocks)."""
+    k = np.arange(8)
+    basis = np.sqrt(2 / 8) * np.cos(np.pi * (2 * k[None, :] + 1) * k[:, None] / 16)
+    basis[0] /= np.sqrt(2)  # [frequency, sample]
+    return np.einsum("ui,vj->uvij", basis, basis).reshape(64, 8, 8).astype(np.float32)
+
+
 #: (-1)^k: flipping an 8-sample block reverses it, which negates the odd DCT-II frequencies.
 _ALTERNATING = np.where(np.arange(8) % 2 == 0, 1.0, -1.0).astype(np.float32)
 

@@ -53,6 +53,18 @@ def zero_mean_filters_(module: nn.Module) -> nn.Module:
     return module
 
 
+#: Scale of a residual network's last layer at init.
+LAST_LAYER_SCALE = 0.1
+
+
+@torch.no_grad()
+def _shrink_(layer: nn.Conv2d, scale: float = LAST_LAYER_SCALE) -> None:
+    """Scale a residual net's last layer down at init, so that the net starts close to the
+    identity (the decoded image, already a good estimate) rather than adding He-scaled noise
+    to it; filters stay zero-mean."""
+    layer.weight *= scale
+
+
 class ArCnn(nn.Module):
     """AR-CNN (Dong, Deng, Loy and Tang, ICCV 2015): feature extraction 64@9x9, feature
     enhancement 32@7x7, mapping 16@1x1, reconstruction 1@5x5; ReLU after the first three
@@ -217,6 +229,7 @@ class L4(nn.Module):
             conv(64, 1, 5),
         )
         zero_mean_filters_(he_init_(self))
+        _shrink_(self.body[-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -254,6 +267,7 @@ class L8(nn.Module):
         self.layer7 = conv(64 + 32, 128, 1)
         self.layer8 = conv(128, 1, 5)
         zero_mean_filters_(he_init_(self))
+        _shrink_(self.layer8)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         first = F.relu(self.layer1(x))
@@ -361,7 +375,9 @@ class HrCnn(nn.Module):
     convolutions split the spectral channels (a buffer, not trained); an 8x8 stride-8
     transposed convolution (64 -> 64) restores them to full size; conv 5x5 -> 8 and conv 3x3
     -> 1, each + ReLU, decode to pixels; four residual blocks of 64@11x11 -> 16@7x7 -> 1@1x1
-    sharpen; ReLU on the output. Output N x 1 x 8By x 8Bx pixels on [0, 1].
+    sharpen; ReLU on the output. Output N x 1 x 8By x 8Bx pixels on [0, 1]. By default the
+    weights start as a plain JPEG decoder (see `_init_as_decoder`); decoder_init=False gives
+    a random (He) init.
 
     Parameters: 64*64*8*8+64 = 262,208 (transposed conv) + 5*5*64*8+8 = 12,808 + 3*3*8+1 = 73
     + 4 * (11*11*64+64 + 7*7*64*16+16 + 16+1 = 58,017) = 507,157 (the masks are fixed).
@@ -372,8 +388,10 @@ class HrCnn(nn.Module):
 
     input_kind = "dct"
     BLOCKS = 4
+    #: Scale of the random weights of the decoding layers under `decoder_init`.
+    NOISE = 1e-3
 
-    def __init__(self) -> None:
+    def __init__(self, decoder_init: bool = True) -> None:
         super().__init__()
         # Fixed, and rebuilt on construction, so not saved with the weights.
         self.register_buffer("masks", _coded_masks(), persistent=False)
@@ -381,11 +399,37 @@ class HrCnn(nn.Module):
         self.decode = nn.Sequential(conv(64, 8, 5), nn.ReLU(), conv(8, 1, 3), nn.ReLU())
         self.sharpen = nn.Sequential(*(HrCnnResidualBlock() for _ in range(self.BLOCKS)))
         he_init_(self)
-        with torch.no_grad():
-            # Start the decoded plane at mid-grey: with ReLU on a near-zero pre-activation
-            # half of the pixels would start (and could stay) dead. The DC level shift of
-            # JPEG (+128) is what this bias has to learn anyway.
-            self.decode[2].bias.fill_(0.5)
+        if decoder_init:
+            self._init_as_decoder()
+
+    @torch.no_grad()
+    def _init_as_decoder(self) -> None:
+        """Start as a plain JPEG decoder (float IDCT, level shift, clamp at 0), plus small
+        random weights to break symmetry.
+
+        Why: from a random init the ReLUs of this all-ReLU decoder tend to die (a zero
+        output is an easy minimum of MSE on [0, 1] images; measured here, HR-CNN collapsed
+        to a black image within 10 steps). Started as a decoder, it trains from the codec's
+        own output. Transposed conv: spectral channel k = 8u + v -> the IDCT basis image of
+        coefficient (u, v) in output channel k; conv 5x5: channel 0 sums the 64 channels
+        (centre tap) plus the +128/255 level shift; conv 3x3: passes channel 0 through;
+        each residual block's last layer starts at zero (the identity).
+        """
+        from postfilter.dct import basis_images
+
+        images = torch.from_numpy(basis_images())
+        self.restore.weight.mul_(self.NOISE)
+        self.restore.weight[torch.arange(64), torch.arange(64)] += images
+        self.restore.bias.zero_()
+        first, last = self.decode[0], self.decode[2]
+        first.weight.mul_(self.NOISE)
+        first.weight[0, :, 2, 2] += 1.0
+        first.bias[0] = 128.0 / 255.0
+        last.weight.mul_(self.NOISE)
+        last.weight[0, 0, 1, 1] += 1.0
+        for block in self.sharpen:
+            block.body[-1].weight.zero_()
+            block.body[-1].bias.zero_()
 
     def forward(self, coefficients: torch.Tensor) -> torch.Tensor:
         spectral = F.conv2d(coefficients, self.masks.to(coefficients.dtype), stride=8)
@@ -414,16 +458,4 @@ JPEG_ARCHITECTURES: dict[str, tuple[type[nn.Module], dict[str, object]]] = {
     "block_context": (BlockContextNet, {}),
     "hrcnn": (HrCnn, {}),
 }
-
-
-def input_channels(model: nn.Module) -> int:
-    """Channels of the model's input: 3 for RGB networks, 1 for luma and DCT-domain ones."""
-    kind = getattr(model, "input_kind", "rgb")
-    return 3 if kind == "rgb" else 1
-
-
-def check_size_multiple(value: int, multiple: int, what: str) -> None:
-    """Raise unless `value` is a positive multiple of `multiple` (DCT crops: of 8)."""
-    if value < 1 or value % multiple:
-        raise RcodecError(f"{what} must be a positive multiple of {multiple}, got {value}")
 

@@ -5,6 +5,7 @@ A model maps a decoded image to a restored one, both RGB in [0, 1], as N x 3 x H
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -94,8 +95,6 @@ def input_kind(arch: str) -> str:
 
 def accepts(arch: str, option: str) -> bool:
     """Whether a named architecture's constructor takes keyword `option` (e.g. rgb_mean)."""
-    import inspect
-
     return option in inspect.signature(ARCHITECTURES[arch][0]).parameters
 
 

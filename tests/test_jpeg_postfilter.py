@@ -356,11 +356,23 @@ def test_hrcnn_tiled_equals_whole() -> None:
 
     plane, _ = read_plane(jpeg_bytes(random_plane(45, 60, seed=16)[..., 0], 10))
     torch.manual_seed(17)
-    model = build("hrcnn")
+    model = build("hrcnn", decoder_init=False)  # random: every layer matters
     whole = restore_array(model, plane[..., None])
     for tile in (16, 20):  # 20: tiles off the block grid, windows still aligned to 8
         tiled = restore_array(model, plane[..., None], tile=tile)
         assert np.abs(tiled - whole).max() <= 1e-5 * max(1.0, np.abs(whole).max()), tile
+
+
+def test_hrcnn_starts_as_a_jpeg_decoder() -> None:
+    from codec.jpeg import JpegCodec
+    from postfilter.dct import hrcnn_input
+
+    data = jpeg_bytes(random_plane(45, 60, seed=19)[..., 0], 10)
+    torch.manual_seed(20)
+    with torch.no_grad():
+        out = build("hrcnn")(hrcnn_input(data))[0, 0, :45, :60].numpy() * 255
+    error = np.abs(inference.to_uint8(out).astype(int) - JpegCodec().decode(data))
+    assert error.max() <= 2 and error.mean() < 0.5  # libjpeg's integer IDCT (+-1)
 
 
 def test_dct_augmentation_is_exact() -> None:
