@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from optimize.calibration import calibrate, load_calibration, save_calibration
 from postfilter import registry
@@ -60,4 +61,31 @@ def run_calibrate(args: argparse.Namespace) -> int:
         print_json(result.to_json() | {"path": path})
     else:
         print(f"saved to {path}; the planner's decode-time budget uses it")
+    return 0
+
+
+def add_jpeg_table_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("images", type=Path, help="validation folder (bsds500 val)")
+    parser.add_argument("--qualities", default="10,20")
+    parser.add_argument("--runs", type=Path, nargs="*", default=[],
+                        help="training run folders to include besides the registered networks")
+    parser.add_argument("--limit", type=int, help="first N images only")
+    parser.add_argument("-o", "--output", type=Path, default=Path(
+        "docs/jpeg-artifact-removal.md"), help="Markdown table (JSON next to it)")
+
+
+def run_jpeg_table(args: argparse.Namespace) -> int:
+    import json
+
+    from postfilter.jpeg_table import compare, markdown, registered_networks, run_network
+    from rcodec.fileio import atomic_write_text
+
+    qualities = [int(q) for q in args.qualities.split(",")]
+    networks = registered_networks() + [run_network(run) for run in args.runs]
+    result = compare(args.images, qualities, networks, args.limit)
+    text = markdown(result)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.output, text)
+    atomic_write_text(args.output.with_suffix(".json"), json.dumps(result, indent=2))
+    print(text)
     return 0

@@ -1,0 +1,41 @@
+"""The JPEG artifact-removal table: distorted rows, network rows, Markdown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from postfilter.jpeg_table import Network, compare, markdown
+from postfilter.models import build
+from rcodec.cli import main
+from rcodec.samples import sample_paths
+
+
+@pytest.fixture(scope="module")
+def val(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("val")
+    for path in sample_paths()[:2]:
+        Image.open(path).convert("RGB").crop((0, 0, 96, 64)).save(folder / path.name)
+    return folder
+
+
+def test_distorted_and_network_rows(val: Path) -> None:
+    net = Network("l4 untrained", "l4", build("l4").eval(), (10, 10))
+    result = compare(val, [10, 20], [net])
+    methods = [(row["quality"], row["method"]) for row in result["rows"]]
+    assert methods == [(10, "distorted JPEG"), (10, "l4 untrained"), (20, "distorted JPEG")]
+    distorted = result["rows"][0]
+    assert 15 < distorted["psnr"] < 40 and 0 < distorted["ssim"] < 1
+    assert distorted["psnr_b"] <= distorted["psnr"]  # the blocking penalty only subtracts
+    assert result["rows"][1]["params"] == 72_097 and result["rows"][1]["ms_per_mpx"] > 0
+    text = markdown(result)
+    assert text.count("| 10 |") == 4 and "Published" in text  # 2 measured, 2 published
+
+
+def test_jpeg_table_command_writes_markdown_and_json(val: Path, tmp_path: Path) -> None:
+    out = tmp_path / "table.md"
+    assert main(["jpeg-table", str(val), "--qualities", "10", "-o", str(out)]) == 0
+    assert "| 10 | distorted JPEG |" in out.read_text()
+    assert out.with_suffix(".json").is_file()
