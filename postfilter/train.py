@@ -12,6 +12,7 @@ import dataclasses
 import io
 import json
 import math
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,8 @@ from rcodec.fileio import atomic_write_bytes, atomic_write_text
 
 CHECKPOINT = "checkpoint.safetensors"
 OPTIMIZER = "optimizer.safetensors"
+#: The optimizer state of the checkpoint before, kept until the new weights are on disk.
+PREVIOUS_OPTIMIZER = "optimizer.previous.safetensors"
 STATE = "state.json"
 BEST = "best.safetensors"
 LOG = "log.csv"
@@ -184,15 +187,31 @@ def optimizer_from_safetensors(data: bytes, source: object) -> tuple[dict[str, A
 def save_checkpoint(out_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
                     run: RunState, config: TrainConfig) -> None:
     """Optimizer first, then the weights (whose metadata is the authoritative run state),
-    then state.json, a readable mirror. Each write is atomic; a kill between the writes
-    leaves at worst an optimizer a few steps ahead of the weights, which resuming accepts."""
+    then state.json, a readable mirror. Each write is atomic, and the previous optimizer
+    state is kept aside first: a kill between the writes leaves weights and an optimizer
+    state of the same step on disk, so a resumed run goes on exactly as an unbroken one."""
     opt_bytes = optimizer_to_safetensors(optimizer, run.step)
+    _keep_previous(out_dir / OPTIMIZER, out_dir / PREVIOUS_OPTIMIZER)
     atomic_write_bytes(out_dir / OPTIMIZER, opt_bytes)
     meta = {"state": json.dumps(run.to_json()), "config": json.dumps(config.identity())}
     model_sha = save_weights(model, out_dir / CHECKPOINT, metadata=meta)
     mirror = {**run.to_json(), "config": config.identity(), "checkpoint_sha256": model_sha,
               "optimizer_sha256": sha256_hex(opt_bytes)}
     atomic_write_text(out_dir / STATE, json.dumps(mirror, indent=2) + "\n")
+
+
+def _keep_previous(path: Path, previous: Path) -> None:
+    """Atomically make `previous` a copy of `path` (a hard link where the disk allows)."""
+    if not path.is_file():
+        return
+    link = previous.with_name(f".{previous.name}.link.tmp")
+    link.unlink(missing_ok=True)
+    try:
+        os.link(path, link)
+        os.replace(link, previous)
+    except OSError:
+        link.unlink(missing_ok=True)
+        atomic_write_bytes(previous, path.read_bytes())
 
 
 def _identity_defaults() -> dict[str, Any]:
@@ -218,21 +237,25 @@ def load_checkpoint(out_dir: Path, model: nn.Module, optimizer: torch.optim.Opti
                           f"({', '.join(changed)}); use another out_dir")
     run = RunState.from_json(json.loads(meta["state"]))
     model.load_state_dict(parse_safetensors(data, path), strict=True)
-    opt_path = out_dir / OPTIMIZER
-    if opt_path.is_file():
-        opt_state, opt_step = optimizer_from_safetensors(opt_path.read_bytes(), opt_path)
-        if opt_step != run.step:
-            warnings.warn(f"{opt_path}: optimizer state is from step {opt_step}, weights from "
-                          f"step {run.step} (killed while checkpointing); using it", stacklevel=2)
+    states = []
+    for opt_path in (out_dir / OPTIMIZER, out_dir / PREVIOUS_OPTIMIZER):
+        if opt_path.is_file():
+            states.append((opt_path, *optimizer_from_safetensors(opt_path.read_bytes(),
+                                                                 opt_path)))
+    matching = [state for _, state, step in states if step == run.step]
+    if matching:
+        optimizer.load_state_dict(matching[0])
+    elif states:
+        opt_path, opt_state, opt_step = states[0]
+        warnings.warn(f"{opt_path}: optimizer state is from step {opt_step}, weights from "
+                      f"step {run.step} (killed while checkpointing); using it", stacklevel=2)
         optimizer.load_state_dict(opt_state)
     else:
         warnings.warn(f"{out_dir}: no optimizer state; Adam restarts", stacklevel=2)
-    best = out_dir / BEST
-    if best.is_file():  # a kill after a new best but before the next checkpoint
-        best_meta = read_metadata(best.read_bytes())
-        if "val_psnr" in best_meta and float(best_meta["val_psnr"]) > run.best_val_psnr:
-            run.best_val_psnr = float(best_meta["val_psnr"])
-            run.best_step = int(best_meta.get("step", run.best_step))
+    # A best.safetensors newer than the checkpoint (a kill after a new best, before the next
+    # checkpoint) is not taken into the run state: the resumed run reaches that step again,
+    # finds the same new best and writes it, and its patience count stays that of an
+    # unbroken run.
     return run
 
 
