@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from optimize.job import score_decoded
 from rcodec import metrics
-from rcodec.errors import RcodecError
-from rcodec.images import list_images, read_rgb
+from rcodec.images import list_images
 
 #: What a compressed file may be called.
 COMPRESSED_SUFFIXES = (".rcb", ".bpg", ".jpg", ".jpeg")
@@ -37,21 +37,7 @@ def score(decoded_dir: Path, images_dir: Path, compressed_dir: Path | None = Non
     bpp counts `total_bytes` when given, else the compressed files (<stem>.rcb, .bpg, .jpg)
     found in `compressed_dir` or, failing that, in `decoded_dir` itself.
     """
-    originals = list_images(images_dir)
-    per_image = []
-    for original in originals:
-        decoded = Path(decoded_dir) / f"{original.stem}.png"
-        if not decoded.is_file():
-            raise RcodecError(f"{decoded}: missing (no decoded image for {original.name})")
-        reference, output = read_rgb(original), read_rgb(decoded)
-        if reference.shape != output.shape:
-            raise RcodecError(f"{decoded}: {output.shape[1]}x{output.shape[0]}, but "
-                              f"{original} is {reference.shape[1]}x{reference.shape[0]}")
-        error = metrics.sse(output, reference)
-        pixels = reference.shape[0] * reference.shape[1]
-        per_image.append({"image": original.name, "pixels": pixels, "sse": error,
-                          "psnr": metrics.psnr_from_sse(error, 3 * pixels),
-                          "ms_ssim": metrics.ms_ssim(output, reference)})
+    per_image = score_decoded(list_images(images_dir), decoded_dir)
     pixels = sum(r["pixels"] for r in per_image)
     stems = {Path(r["image"]).stem for r in per_image}
     if total_bytes is None:

@@ -211,22 +211,28 @@ def _decode_one(source: Path, png_dir: Path, threads: int | None = None,
     return target
 
 
-def evaluate(original_dir: Path, decoded_dir: Path) -> dict:
-    """Pooled PSNR (CLIC), mean per-image PSNR and MS-SSIM of decoded images vs originals."""
-    originals = list_images(original_dir)
+def score_decoded(originals: Sequence[Path], decoded_dir: Path) -> list[dict]:
+    """Per original: pixels, exact squared error, PSNR and MS-SSIM of DECODED/<stem>.png."""
     per_image = []
     for original in originals:
         decoded = Path(decoded_dir) / f"{original.stem}.png"
-        if not decoded.exists():
+        if not decoded.is_file():
             raise RcodecError(f"{decoded}: missing (no decoded image for {original.name})")
         reference, output = read_rgb(original), read_rgb(decoded)
         if reference.shape != output.shape:
-            raise RcodecError(f"{decoded}: size differs from {original}")
+            raise RcodecError(f"{decoded}: {output.shape[1]}x{output.shape[0]}, but "
+                              f"{original} is {reference.shape[1]}x{reference.shape[0]}")
         error = metrics.sse(output, reference)
         per_image.append({"image": original.name, "pixels": reference.shape[0]
                           * reference.shape[1], "sse": error,
                           "psnr": metrics.psnr_from_sse(error, reference.size),
                           "ms_ssim": metrics.ms_ssim(output, reference)})
+    return per_image
+
+
+def evaluate(original_dir: Path, decoded_dir: Path) -> dict:
+    """Pooled PSNR (CLIC), mean per-image PSNR and MS-SSIM of decoded images vs originals."""
+    per_image = score_decoded(list_images(original_dir), decoded_dir)
     pixels = sum(r["pixels"] for r in per_image)
     total = sum(r["sse"] for r in per_image)
     return {"images": len(per_image), "pixels": pixels, "total_sse": total,

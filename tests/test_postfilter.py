@@ -263,14 +263,20 @@ def read_log(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def test_training_writes_outputs_and_resumes(tmp_path: Path) -> None:
+def tiny_run(tmp_path: Path, val_images: int = 2, **overrides: object) -> dict:
+    """TrainConfig fields of a one-block, 8-map net on four 32-pixel crops (no out_dir)."""
     write_images(tmp_path / "train", 4)
-    write_images(tmp_path / "val", 2, seed=10)
-    base = dict(arch="edsr_selu", arch_config={"blocks": 1, "maps": 8}, codec="bpg",
+    write_images(tmp_path / "val", val_images, seed=10)
+    return dict(arch="edsr_selu", arch_config={"blocks": 1, "maps": 8}, codec="bpg",
                 quantizer=40, data_dir=str(tmp_path / "train"), val_dir=str(tmp_path / "val"),
                 batch_size=4, crop=32, val_every=5, checkpoint_every=5, log_every=1,
                 cache_dir=str(tmp_path / "cache"), progress=False, seed=3,
-                threads=1)  # multi-threaded gradient sums may differ in the last bit
+                threads=1,  # multi-threaded gradient sums may differ in the last bit
+                ) | overrides
+
+
+def test_training_writes_outputs_and_resumes(tmp_path: Path) -> None:
+    base = tiny_run(tmp_path)
     out = tmp_path / "run"
     best = train(TrainConfig(**base, out_dir=str(out), max_steps=10))  # "killed" at step 10
     assert best == out / "best.safetensors"
@@ -311,12 +317,7 @@ def test_training_writes_outputs_and_resumes(tmp_path: Path) -> None:
 
 
 def test_bf16_training_learns_and_is_part_of_the_run_identity(tmp_path: Path) -> None:
-    write_images(tmp_path / "train", 4)
-    write_images(tmp_path / "val", 1, seed=10)
-    base = dict(arch="edsr_selu", arch_config={"blocks": 1, "maps": 8}, codec="bpg",
-                quantizer=40, data_dir=str(tmp_path / "train"), val_dir=str(tmp_path / "val"),
-                batch_size=4, crop=32, val_every=10, checkpoint_every=10, log_every=1,
-                cache_dir=str(tmp_path / "cache"), progress=False, threads=1, lr=3e-3)
+    base = tiny_run(tmp_path, val_images=1, val_every=10, checkpoint_every=10, lr=3e-3)
     out = tmp_path / "run"
     train(TrainConfig(**base, out_dir=str(out), max_steps=30, precision="bf16"))
     losses = [float(r["loss"]) for r in read_log(out / "log.csv")]

@@ -13,10 +13,8 @@ from rcodec.commands.job_commands import (
     add_budget_options,
     add_sweep_options,
     backend_context,
-    bpp_of_bytes,
-    note,
+    budgeted_job,
     progress_bar,
-    sweep_request,
 )
 from rcodec.images import list_images
 from rcodec.units import duration_argument, size_argument
@@ -73,10 +71,7 @@ def run_challenge(args: argparse.Namespace) -> int:
 def run_pack(args: argparse.Namespace) -> int:
     from challenge.pack import pack
 
-    paths = list_images(args.images)
-    request = sweep_request(args, args.bpp or bpp_of_bytes(args.bytes, paths))
-    request = job.with_calibration(request, args.decode_time is not None, paths, note)
-    budget = job.Budget(args.bpp, args.bytes, args.decode_time)
+    paths, request, budget = budgeted_job(args)
     with progress_bar(len(paths), "sweep") as bar, backend_context(args):
         report = pack(args.images, args.output, budget, request,
                       args.cache or default_cache_root(), args.jobs, args.backend,

@@ -169,11 +169,17 @@ def add_compress_arguments(parser: argparse.ArgumentParser) -> None:
     add_sweep_options(parser, with_target=False)
 
 
-def run_compress(args: argparse.Namespace) -> int:
+def budgeted_job(args: argparse.Namespace) -> tuple[list[Path], SweepRequest, job.Budget]:
+    """Images, sweep request (calibrated when a decode-time budget asks for it) and budget of
+    a command with budget and sweep options."""
     paths = list_images(args.images)
     request = sweep_request(args, args.bpp or bpp_of_bytes(args.bytes, paths))
     request = job.with_calibration(request, args.decode_time is not None, paths, note)
-    budget = job.Budget(args.bpp, args.bytes, args.decode_time)
+    return paths, request, job.Budget(args.bpp, args.bytes, args.decode_time)
+
+
+def run_compress(args: argparse.Namespace) -> int:
+    paths, request, budget = budgeted_job(args)
     with progress_bar(len(paths), "sweep") as bar, backend_context(args):
         manifest = job.compress(args.images, args.output, budget, request,
                                 args.cache or default_cache_root(), args.jobs, args.backend,
