@@ -287,6 +287,9 @@ def encode_bpg(image: np.ndarray | Image.Image, qp: int = 29, level: int = 8,
         raise EncodeError(f"unknown colour space {color_space!r}")
     height, width = samples.shape[:2]
     check_pixel_cap(width, height)
+    if min(height, width) <= 8:  # checked here too, to name the image's own size
+        raise EncodeError(f"a {width}x{height} image is too small for BPG: FFmpeg's x265 needs "
+                          "at least 16x16 after padding to a multiple of 8")
     in_depth = 16 if samples.dtype == np.uint16 else 8
     fmt = _FORMAT_BY_NAME[pixel_format]
     space = _COLOR_SPACE_BY_NAME[color_space]
