@@ -347,12 +347,20 @@ def check_bpg(data: bytes, path: Path) -> None:
         assert decoded.dtype == np.uint8
         assert decoded.shape == bpg_shape(data)
     if isinstance(image, Image.Image):
-        assert isinstance(decoded, np.ndarray)
-        assert image.size == decoded.shape[1::-1]
+        # Not compared with `decoded`: FFmpeg's two wavefront threads race on damaged HEVC
+        # data, so two decodes of one damaged file may differ (see SECURITY.md).
+        header, _ = bpg.BpgHeader.parse(data)
+        assert image.size == (header.width, header.height)
+
+
+def decode_bytes_one_thread(data: bytes) -> np.ndarray:
+    """decode_bytes with a one-thread post-filter: on a busy machine torch's thread pool can
+    stall far beyond a second on small images, which would time the machine, not the code."""
+    return decode_bytes(data, threads=1)
 
 
 def check_container(data: bytes) -> None:
-    decoded = outcome(decode_bytes, data)
+    decoded = outcome(decode_bytes_one_thread, data)
     if not isinstance(decoded, np.ndarray):
         return
     assert decoded.dtype == np.uint8
@@ -441,3 +449,27 @@ def test_seeds_decode_unharmed(bpg_seeds: list[bytes], jpeg_seeds: list[bytes],
     for data in container_seeds:
         check_container(data)
         assert isinstance(decode_bytes(data), np.ndarray)
+
+
+#: Damaged reference vectors (byte offset, bits flipped) that FFmpeg decodes to a different
+#: picture from one call to the next: its two wavefront threads race on the damaged rows.
+RACY_FILES = {"coffee_q28.bpg": [(12128, 64), (13308, 128), (13837, 16)],
+              "astronaut_q28_444.bpg": [(15877, 4), (27294, 16)],
+              "coffee768x512_q40.bpg": [(1387, 64), (3287, 128), (4412, 128)]}
+
+
+@pytest.mark.xfail(reason="FFmpeg's wavefront threads race on damaged HEVC rows; one thread "
+                          "is deterministic but refuses fewer truncated files (SECURITY.md)",
+                   strict=False)
+def test_damaged_bpg_decodes_the_same_every_time() -> None:
+    for name, flips in RACY_FILES.items():
+        data = bytearray((BPG_VECTORS / name).read_bytes())
+        for offset, bits in flips:
+            data[offset] ^= bits
+        outputs = set()
+        for _ in range(15):
+            try:
+                outputs.add(bpg.decode_bpg(bytes(data)).tobytes())
+            except RcodecError as error:
+                outputs.add(str(error).encode())
+        assert len(outputs) == 1, f"{name}: {len(outputs)} different outcomes"
