@@ -41,8 +41,8 @@ from rcodec.errors import RcodecError
 from rcodec.images import open_image
 from rcodec.pipeline import decode_bytes
 
-#: Cases per fuzz test in CI (about a minute for the whole file on two busy cores).
-CI_EXAMPLES = {"bpg": 1000, "container": 400, "jpeg": 1000}
+#: Cases per fuzz test in CI (about 20 s for the whole file on two busy cores).
+CI_EXAMPLES = {"bpg": 700, "container": 300, "jpeg": 700}
 EXAMPLES = int(os.environ.get("RCODEC_FUZZ_EXAMPLES", "0"))
 SEED = os.environ.get("RCODEC_FUZZ_SEED")
 CASE_SECONDS = float(os.environ.get("RCODEC_FUZZ_SECONDS", "1.0"))
