@@ -146,7 +146,7 @@ def load_calibration(path: Path | None = None) -> Calibration | None:
     path = path or calibration_path()
     try:
         data = json.loads(path.read_text())
-        if data.get("format") != FORMAT:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
             return None
         calibration = Calibration(**data)
     except (OSError, ValueError, TypeError):

@@ -133,12 +133,15 @@ def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
     add_budget_options(parser)
     parser.add_argument("-o", "--output", type=Path, required=True, help="plan table (CSV)")
     parser.add_argument("--json", type=Path, help="also write the totals as JSON here")
+    parser.add_argument("--time-limit", type=duration_argument, default=60.0,
+                        help="solver time limit (default 60 s); the status and proved gap "
+                             "say how far it got")
 
 
 def run_plan(args: argparse.Namespace) -> int:
     rows = read_sweep(args.sweep)
     budget = job.Budget(args.bpp, args.bytes, args.decode_time)
-    plan, max_bytes = job.plan_rows_for(rows, budget, args.solver)
+    plan, max_bytes = job.plan_rows_for(rows, budget, args.solver, args.time_limit)
     write_csv(args.output, plan_rows(rows, plan), PLAN_COLUMNS)
     summary = plan_summary(rows, plan, max_bytes, args.decode_time)
     if args.json:
