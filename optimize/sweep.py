@@ -242,7 +242,7 @@ class SweepRequest:
     filters: tuple[FilterSpec, ...] = (NO_FILTER,)
     quantizers: tuple[int, ...] | None = None  # None: adaptive window around target_bpp
     target_bpp: float = 0.15
-    half_width: int = 3
+    half_width: int = 2
     extra: dict[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
     #: Decode-time model; None: the times measured during the sweep.
     calibration: Calibration | None = None
