@@ -91,9 +91,9 @@ def pack(images_dir: Path, sub_dir: Path, budget: job.Budget, request: SweepRequ
 
         write_decoder(staging / DECODER, [registry.find(name) for name in sorted(used)])
         atomic_write_text(staging / REPORT, text)
-        if submission_bytes(staging) > cap:
-            raise BudgetError(f"submission is {submission_bytes(staging)} bytes, over the cap "
-                              f"of {cap}")
+        total = submission_bytes(staging)
+        if total > cap:
+            raise BudgetError(f"submission is {total} bytes, over the cap of {cap}")
         _replace(staging, sub_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -98,7 +98,7 @@ def with_calibration(request: SweepRequest, required: bool, paths: Sequence[Path
     incomplete; otherwise only when already on file."""
     filters = [(spec.name, spec.sha256) for spec in request.filters]
     if required:
-        shapes = [shape for path in paths for shape in [image_shape(path)]]
+        shapes = [image_shape(path) for path in paths]
         calibration = ensure_calibration(request.codec.name, filters, shapes, notify)
     else:
         calibration = load_calibration()
@@ -151,7 +151,7 @@ def container_name(image_name: str) -> str:
 def write_containers(paths: Sequence[Path], chosen: Sequence[dict], request: SweepRequest,
                      cache_root: Path, out_dir: Path) -> int:
     """Write each image's chosen cached bitstream, unchanged, as OUT/<stem>.rcb; remove .rcb
-    files no longer planned; return the bytes written. The budget was checked by the plan."""
+    files no longer planned; return the bytes written (each file checked against its row)."""
     cache = SweepCache(cache_root)
     by_name = {p.name: p for p in paths}
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -168,9 +168,6 @@ def write_containers(paths: Sequence[Path], chosen: Sequence[dict], request: Swe
     for stale in out_dir.glob("*.rcb"):
         if stale.name not in planned:
             stale.unlink()
-    if written != sum(row["bytes"] for row in chosen):
-        raise BudgetError(f"wrote {written} bytes, not the {sum(r['bytes'] for r in chosen)} "
-                          "planned")
     return written
 
 
