@@ -47,10 +47,12 @@ LOG = "log.csv"
 REPORT = "report.json"
 LOG_COLUMNS = ("step", "loss", "lr", "val_psnr", "val_psnr_codec")
 
-#: Config fields that may change when a run is resumed (they do not alter what is learnt).
+#: Config fields that may change when a run is resumed: all but the learning-rate schedule
+#: leave what is learnt unchanged; the schedule may change so that a run that has stopped
+#: improving can go on at a lower rate (log.csv records the rate of every logged step).
 RESUMABLE_CHANGES = frozenset({"out_dir", "max_steps", "val_every", "checkpoint_every",
                                "log_every", "patience", "device", "progress", "threads",
-                               "cache_dir"})
+                               "cache_dir", "lr_halve_every"})
 
 
 @dataclasses.dataclass
@@ -229,7 +231,8 @@ def load_checkpoint(out_dir: Path, model: nn.Module, optimizer: torch.optim.Opti
     meta = read_metadata(data)
     saved = json.loads(meta.get("config", "null"))
     if isinstance(saved, dict):  # fields added since the checkpoint was written: defaults
-        saved = {**_identity_defaults(), **saved}
+        saved = {k: v for k, v in {**_identity_defaults(), **saved}.items()
+                 if k not in RESUMABLE_CHANGES}
     if saved != config.identity():
         changed = sorted(k for k in set(saved or {}) | set(config.identity())
                          if (saved or {}).get(k) != config.identity().get(k))

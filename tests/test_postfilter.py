@@ -315,6 +315,13 @@ def test_training_writes_outputs_and_resumes(tmp_path: Path) -> None:
     with pytest.raises(RcodecError, match="different configuration"):
         train(TrainConfig(**changed, out_dir=str(out), max_steps=30))
 
+    # The schedule may change on resume: the run goes on at the new rate.
+    slower = {**base, "lr_halve_every": 10}
+    train(TrainConfig(**slower, out_dir=str(out), max_steps=25))
+    rates = {int(r["step"]): float(r["lr"]) for r in read_log(out / "log.csv")}
+    assert rates[20] == pytest.approx(1e-3)  # logged before the change
+    assert rates[21] == pytest.approx(1e-3 / 4)  # third period of 10 steps
+
 
 def test_bf16_training_learns_and_is_part_of_the_run_identity(tmp_path: Path) -> None:
     base = tiny_run(tmp_path, val_images=1, val_every=10, checkpoint_every=10, lr=3e-3)
