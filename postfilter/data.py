@@ -303,3 +303,41 @@ class PairDataset(Dataset):
                 cropped = centre_crop(decoded, size, align)
                 items.append((cropped, cropped, crop))
         return items
+
+
+class PairMix:
+    """Pairs at several quantizers (a multi-quality network): each crop of a batch comes from
+    a quantizer drawn uniformly, then an image as in PairDataset. Validation takes each image
+    once, image i at quantizer i mod n, so that a validation costs what a single-quantizer
+    one does and still covers the whole range."""
+
+    def __init__(self, sets: list[PairDataset]) -> None:
+        if not sets:
+            raise RcodecError("a pair mix needs at least one quantizer")
+        self.sets = sets
+
+    @property
+    def encoded(self) -> int:
+        return sum(s.encoded for s in self.sets)
+
+    def batch(self, size: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        items = []
+        for k in rng.integers(0, len(self.sets), size):
+            pairs = self.sets[int(k)]
+            items.append(pairs.sample(int(rng.integers(0, len(pairs))), rng))
+        return torch.stack([a for a, _ in items]), torch.stack([b for _, b in items])
+
+    def rgb_mean(self) -> list[float]:
+        return self.sets[0].rgb_mean()  # the originals are the same at every quantizer
+
+    def validation_items(self, size: int | None,
+                         ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        per_set = [s.validation_items(size) for s in self.sets]
+        return [per_set[i % len(per_set)][i] for i in range(len(per_set[0]))]
+
+
+def pair_source(image_dir: str | os.PathLike[str], codec: str, quantizers: list[int],
+                **options) -> PairDataset | PairMix:
+    """PairDataset at one quantizer, or a PairMix over several (same options for each)."""
+    sets = [PairDataset(image_dir, codec, q, **options) for q in quantizers]
+    return sets[0] if len(sets) == 1 else PairMix(sets)

@@ -3,7 +3,7 @@
   python -m postfilter.ship RUN_DIR --name bpg-m-qp40 --selector 2 --range 34:46 \\
       --description "..." [--default] [--precision bf16]
 
-Copies RUN_DIR/best.safetensors to postfilter/weights/<name>-v1.safetensors, and appends the
+Copies RUN_DIR/best.safetensors to postfilter/weights/<name>.safetensors, and appends the
 entry (architecture and config from the run's state.json, sha256, parameter count, steps seen,
 seconds per megapixel timed here) to the registry. A name or selector byte already in the
 registry is refused: files written with a selector must keep decoding with its network.
@@ -16,7 +16,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from postfilter.models import build, parameter_count
+from postfilter.models import build, input_kind, parameter_count
 from postfilter.registry import ModelEntry, load_registry
 from postfilter.weights import parse_safetensors, read_metadata, sha256_hex, weights_dir
 from rcodec.errors import RcodecError
@@ -34,13 +34,15 @@ def ship(run_dir: Path, name: str, selector: int, quantizer_range: tuple[int, in
     data = read_bytes(run_dir / "best.safetensors")
     model = build(config["arch"], **config.get("arch_config", {}))
     model.load_state_dict(parse_safetensors(data, run_dir / "best.safetensors"), strict=True)
-    file_name = f"{name}-v1.safetensors"
+    file_name = f"{name}.safetensors"
     atomic_write_bytes(weights_dir() / file_name, data)
     entry = ModelEntry(
         name=name, selector=selector, arch=config["arch"],
         config=config.get("arch_config", {}), codec=config["codec"],
         quantizer_range=quantizer_range, weights=file_name, sha256=sha256_hex(data),
-        params=parameter_count(model), channels="rgb", description=description,
+        params=parameter_count(model), description=description,
+        # Luma and DCT-domain networks both filter the Y plane (inference tells them apart).
+        channels="rgb" if input_kind(config["arch"]) == "rgb" else "y",
         default=default, steps=int(read_metadata(data).get("step", 0)),
         precision=precision)
     _write_registry([*entries, entry])

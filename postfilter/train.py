@@ -13,6 +13,7 @@ import io
 import json
 import math
 import os
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from postfilter.data import PairDataset
+from postfilter.data import pair_source
 from postfilter.inference import restore_array, to_uint8, torch_threads
 from postfilter.losses import edge_emphasised_loss
 from postfilter.models import accepts, build, input_kind, parameter_count, receptive_radius
@@ -52,7 +53,7 @@ LOG_COLUMNS = ("step", "loss", "lr", "val_psnr", "val_psnr_codec")
 #: improving can go on at a lower rate (log.csv records the rate of every logged step).
 RESUMABLE_CHANGES = frozenset({"out_dir", "max_steps", "val_every", "checkpoint_every",
                                "log_every", "patience", "device", "progress", "threads",
-                               "cache_dir", "lr_halve_every"})
+                               "cache_dir", "lr_halve_every", "time_limit"})
 
 
 @dataclasses.dataclass
@@ -86,9 +87,17 @@ class TrainConfig:
     #: Add the MSE of horizontal and vertical Sobel derivatives to the loss (Svoboda et al.'s
     #: edge-emphasised objective for L4/L8; usable with any network).
     edge_loss: bool = False
+    #: A multi-quality network: train on pairs at each of these quantizers (None: only at
+    #: `quantizer`, which is then the lowest of them).
+    quantizers: list[int] | None = None
     cache_dir: str | None = None
     threads: int | None = None
     progress: bool = True
+    #: Stop (validate, checkpoint, report) after this many seconds of wall time; resumable.
+    time_limit: float | None = None
+
+    def training_quantizers(self) -> list[int]:
+        return sorted(self.quantizers) if self.quantizers else [self.quantizer]
 
     def identity(self) -> dict[str, Any]:
         """The fields a resumed run must share with the run that wrote the checkpoint."""
@@ -339,10 +348,11 @@ def train(config: TrainConfig) -> Path:
     cache = config.cache_dir
     # "rgb" pairs, or luma / DCT-domain pairs of grayscale JPEGs for the Y networks.
     channels = input_kind(config.arch)
-    train_set = PairDataset(config.data_dir, config.codec, config.quantizer, config.crop,
+    quantizers = config.training_quantizers()
+    train_set = pair_source(config.data_dir, config.codec, quantizers, crop=config.crop,
                             cache_dir=cache, downscale=config.downscale, seed=config.seed,
                             channels=channels)
-    val_set = PairDataset(config.val_dir, config.codec, config.quantizer,
+    val_set = pair_source(config.val_dir, config.codec, quantizers,
                           crop=8 if channels == "dct" else 1, cache_dir=cache,
                           downscale=config.downscale, augment=False, channels=channels)
     val_pairs = val_set.validation_items(config.val_crop)
@@ -367,8 +377,11 @@ def train(config: TrainConfig) -> Path:
     bar = tqdm(total=config.max_steps, initial=min(run.step, config.max_steps),
                disable=not config.progress, desc=f"train {config.arch}", unit="step")
     losses: list[float] = []
+    deadline = None if config.time_limit is None else time.monotonic() + config.time_limit
     with torch_threads(config.threads), bar:
         while run.step < config.max_steps and not stopping():
+            if deadline is not None and time.monotonic() >= deadline:
+                break
             run.step += 1
             lr = learning_rate(config, run.step, lr_factors)
             for group in optimizer.param_groups:
@@ -387,7 +400,8 @@ def train(config: TrainConfig) -> Path:
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.3g}")
 
-            last = run.step == config.max_steps
+            last = run.step == config.max_steps or (deadline is not None
+                                                    and time.monotonic() >= deadline)
             val_psnr = None
             if run.step % config.val_every == 0 or last:
                 val_psnr = evaluate(model, val_pairs)["psnr"]
@@ -424,7 +438,8 @@ def write_report(out_dir: Path, config: TrainConfig, run: RunState,
     report = {
         "arch": config.arch, "arch_config": config.arch_config,
         "params": parameter_count(model), "receptive_radius": receptive_radius(model),
-        "codec": config.codec, "quantizer": config.quantizer, "steps": run.step,
+        "codec": config.codec, "quantizer": config.quantizer,
+        "quantizers": config.training_quantizers(), "steps": run.step,
         "best_step": run.best_step, "weights_sha256": sha256_hex(data),
         "val_images": len(val_pairs), "val_crop": config.val_crop,
         "val_psnr": _finite_or_none(filtered["psnr"]),

@@ -506,3 +506,43 @@ def test_rcodec_train_cli_conv_unit_edge_loss_and_hrcnn(tmp_path, monkeypatch) -
     report = json.loads((run / "report.json").read_text())
     assert report["channels"] == "dct" and report["params"] == 507_157
     assert isinstance(report["val_psnr"], float)
+
+
+def test_multi_quality_training_and_time_limit(tmp_path, monkeypatch, capsys) -> None:
+    import json
+
+    from postfilter.data import PairMix, pair_source
+    from rcodec.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    write_images(tmp_path / "train", 2)
+    write_images(tmp_path / "val", 3, seed=10)
+    cache = tmp_path / "cache"
+    mix = pair_source(tmp_path / "val", "jpeg", [10, 30, 60], crop=8, cache_dir=cache,
+                      augment=False, channels="y")
+    assert isinstance(mix, PairMix) and mix.encoded == 9
+    # Validation: image i at quality i mod 3, so each quality's JPEG shows up once.
+    items = mix.validation_items(None)
+    expected = [mix.sets[i].validation_items(None)[i][1] for i in range(3)]
+    assert all(np.array_equal(item[1], e) for item, e in zip(items, expected, strict=True))
+    assert len({item[1].tobytes() for item in items}) == 3
+    inputs, targets = mix.batch(6, np.random.default_rng(0))
+    assert inputs.shape == targets.shape == (6, 1, 8, 8)
+
+    run = tmp_path / "multi"
+    args = ["train", "--arch", "l4", "--codec", "jpeg", "--quality", "10:60:25",
+            "--data", str(tmp_path / "train"), "--val", str(tmp_path / "val"),
+            "--batch-size", "2", "--crop", "16", "--steps", "1000", "--val-every", "1000",
+            "--threads", "1", "-o", str(run), "--time-limit", "0s"]
+    assert main(args) == 0  # out of time at once: no step, yet weights and a report
+    report = json.loads((run / "report.json").read_text())
+    assert report["quantizers"] == [10, 35, 60] and report["steps"] == 0
+    args[-1] = "3s"
+    assert main(args) == 0  # resumed, stops on time, well short of 1000 steps
+    report = json.loads((run / "report.json").read_text())
+    assert 0 < report["steps"] < 1000
+    state = json.loads((run / "state.json").read_text())
+    assert state["config"]["quantizers"] == [10, 35, 60] and state["step"] == report["steps"]
+    capsys.readouterr()
+    assert main([*args[:6], "10:60:10", *args[7:]]) != 0  # other qualities: another run
+    assert "different configuration (quantizers)" in capsys.readouterr().err

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from rcodec.errors import RcodecError
+from rcodec.units import duration_argument
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,8 +15,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                              "conv_unit, l4, l8 (luma), hrcnn (luma, DCT domain), "
                              "block_context (RGB)")
     parser.add_argument("--codec", choices=["bpg", "jpeg"], default="bpg")
-    parser.add_argument("--qp", type=int, help="BPG quantizer of the training pairs")
-    parser.add_argument("--quality", type=int, help="JPEG quality of the training pairs")
+    parser.add_argument("--qp", help="BPG quantizer of the training pairs; several (38:42, "
+                                     "30:50:4 or 30,40) train one network on all of them")
+    parser.add_argument("--quality", help="JPEG quality of the training pairs; several "
+                                          "(10:60:10 or 10,20,40) train a multi-quality network")
     parser.add_argument("--data", type=Path, required=True, help="folder of training images")
     parser.add_argument("--val", type=Path, required=True, help="folder of validation images")
     parser.add_argument("-o", "--output", type=Path, required=True,
@@ -36,24 +39,30 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="CPU threads (default: available cores)")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                         help="bf16: mixed precision, about 2x faster on CPUs with native bf16")
+    parser.add_argument("--time-limit", type=duration_argument,
+                        help="stop after this much wall time (validating, checkpointing and "
+                             "reporting first); re-run to go on")
     parser.add_argument("--edge-loss", action="store_true",
                         help="add the MSE of horizontal and vertical Sobel derivatives to the "
                              "loss (the L4/L8 papers' edge-emphasised objective)")
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from optimize.sweep import parse_quantizers
     from postfilter.train import TrainConfig, train
 
-    quantizer = args.qp if args.codec == "bpg" else args.quality
-    if quantizer is None:
+    text = args.qp if args.codec == "bpg" else args.quality
+    if text is None:
         raise RcodecError("give --qp for bpg or --quality for jpeg")
+    quantizers = parse_quantizers(text)
     config = TrainConfig(
-        arch=args.arch, codec=args.codec, quantizer=quantizer, data_dir=str(args.data),
+        arch=args.arch, codec=args.codec, quantizer=quantizers[0],
+        quantizers=quantizers if len(quantizers) > 1 else None, data_dir=str(args.data),
         val_dir=str(args.val), out_dir=str(args.output), batch_size=args.batch_size,
         crop=args.crop, lr=args.lr, lr_halve_every=args.lr_halve_every, max_steps=args.steps,
         val_every=args.val_every, patience=args.patience, seed=args.seed, device=args.device,
         downscale=args.downscale, checkpoint_every=args.checkpoint_every, threads=args.threads,
-        precision=args.precision, edge_loss=args.edge_loss)
+        precision=args.precision, edge_loss=args.edge_loss, time_limit=args.time_limit)
     best = train(config)
     print(f"best weights: {best}")
     return 0

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The training runs behind the shipped JPEG post-filters (issue 5), as they were run on the
+# 2-core CPU machine: two queues side by side, one thread each, bf16, each run stopped by its
+# wall-time budget. Every command resumes its run when re-run (with a larger budget it
+# trains on). Usage: scripts/train-jpeg-networks.sh a|b [TRAIN_DIR] [VAL_DIR] [RUNS_DIR]
+set -euo pipefail
+queue=${1:?queue a or b}
+data=${2:-/tmp/bsds_train}            # bsds500 train+test
+val=${3:-../shared/data/bsds500/val}
+runs=${4:-runs}
+
+train() {  # NAME ARCH QUALITY MINUTES [extra options]
+  local name=$1 arch=$2 quality=$3 minutes=$4
+  shift 4
+  rcodec train --arch "$arch" --codec jpeg --quality "$quality" --data "$data" --val "$val" \
+    -o "$runs/$name" --precision bf16 --threads 1 --val-every 500 --checkpoint-every 250 \
+    --patience 0 --time-limit "${minutes}min" "$@"
+}
+
+case $queue in
+  a)
+    train jpeg_l4_q10 l4 10 14
+    train jpeg_l8_q10 l8 10 16
+    train jpeg_l4_q20 l4 20 12
+    train jpeg_l8_q20 l8 20 14
+    train jpeg_l8_q10-60 l8 10:60:10 16
+    ;;
+  b)
+    train jpeg_arcnn_q10 arcnn 10 8
+    train jpeg_arcnn_q20 arcnn 20 8
+    train jpeg_fast_arcnn_q10 fast_arcnn 10 6
+    train jpeg_fast_arcnn_q20 fast_arcnn 20 6
+    train jpeg_conv_unit_q10 conv_unit 10 6 --lr-halve-every 1500
+    train jpeg_conv_unit_q20 conv_unit 20 6 --lr-halve-every 1500
+    train jpeg_block_context_q10 block_context 10 6
+    train jpeg_block_context_q20 block_context 20 6
+    train jpeg_hrcnn_q10 hrcnn 10 10 --lr 1e-4
+    train jpeg_hrcnn_q20 hrcnn 20 10 --lr 1e-4
+    ;;
+  *) echo "queue a or b" >&2; exit 2 ;;
+esac
