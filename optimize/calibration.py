@@ -101,7 +101,9 @@ class Calibration:
             if known is None:
                 return False
             timed = {(h, w) for h, w, _ in known["windows"]}
-            if not set(main_windows(known["tile"], known["radius"], image_shapes)) <= timed:
+            shapes = network_shapes(known.get("input", "rgb"), image_shapes)
+            if not set(main_windows(known["tile"], known["radius"], shapes,
+                                    _align(known))) <= timed:
                 return False
         return True
 
@@ -116,8 +118,12 @@ class Calibration:
             raise RcodecError(f"no calibration for post-filter {name}; run `rcodec calibrate`")
         exact = {(h, w): seconds for h, w, seconds in known["windows"]}
         points = np.array(sorted((h * w, seconds) for h, w, seconds in known["windows"]))
-        total = 0.0
-        for _, (y0, y1, x0, x1) in tile_windows(height, width, known["tile"], known["radius"]):
+        # Work outside the network (luma conversion, reading DCT coefficients) scales with
+        # the image.
+        total = float(known.get("extra_seconds_per_mpx", 0.0)) * height * width / 1e6
+        [(height, width)] = network_shapes(known.get("input", "rgb"), [(height, width)])
+        for _, (y0, y1, x0, x1) in tile_windows(height, width, known["tile"], known["radius"],
+                                                _align(known)):
             shape = (y1 - y0, x1 - x0)
             pixels = shape[0] * shape[1]
             if shape in exact:
@@ -223,8 +229,9 @@ def calibrate(filter_names: Sequence[str] | None = None, codecs: Sequence[str] =
         progress("write PNG", result.output_seconds_per_mpx)
     for entry in entries:
         known = result._filter(entry.name, entry.sha256)
-        result.filters[entry.name] = time_filter(entry, decoded[entry.codec][0], repeats,
-                                                 image_shapes, known)
+        image, payload = decoded[entry.codec]
+        result.filters[entry.name] = time_filter(entry, image, repeats, image_shapes, known,
+                                                 payload)
         if progress:
             progress(entry.name, result.filters[entry.name]["seconds_per_mpx"])
     return result
@@ -237,26 +244,44 @@ WINDOW_SIDES = (48, 96, 192, 320)
 MAIN_WINDOWS = 8
 
 
+def network_shapes(kind: str, image_shapes: Sequence[tuple[int, int]],
+                   ) -> list[tuple[int, int]]:
+    """The (height, width) a network of this input kind runs on for images of these shapes:
+    a DCT-domain network sees whole 8x8 blocks."""
+    if kind == "dct":
+        return [(-(-h // 8) * 8, -(-w // 8) * 8) for h, w in image_shapes]
+    return [(int(h), int(w)) for h, w in image_shapes]
+
+
+def _align(known: dict[str, Any]) -> int:
+    return int(known.get("align", 1))  # (absent from records of unstrided networks)
+
+
 def main_windows(tile: int, radius: int, image_shapes: Sequence[tuple[int, int]],
-                 ) -> list[tuple[int, int]]:
+                 align: int = 1) -> list[tuple[int, int]]:
     """The window shapes that carry most of the work for images of these shapes."""
     from postfilter.inference import tile_windows
 
     work: Counter[tuple[int, int]] = Counter()
     for (height, width), count in Counter(map(tuple, image_shapes)).items():
-        for _, (y0, y1, x0, x1) in tile_windows(height, width, tile, radius):
+        for _, (y0, y1, x0, x1) in tile_windows(height, width, tile, radius, align):
             work[y1 - y0, x1 - x0] += count * (y1 - y0) * (x1 - x0)
     return [shape for shape, _ in work.most_common(MAIN_WINDOWS)]
 
 
 def time_filter(entry: Any, decoded: np.ndarray, repeats: int,
                 image_shapes: Sequence[tuple[int, int]] = (),
-                known: dict[str, Any] | None = None) -> dict[str, Any]:
+                known: dict[str, Any] | None = None, payload: bytes = b"") -> dict[str, Any]:
     """Time a registered network on square windows up to the decoder's full tile window
-    and on the main windows of `image_shapes`, keeping the shapes `known` already has."""
+    and on the main windows of `image_shapes`, keeping the shapes `known` already has.
+
+    `decoded` is an RGB decode and `payload` its bitstream; a luma network is timed on the
+    decode's luma, plus the conversions around it, a DCT-domain one plus reading `payload`'s
+    coefficients (which must then be a JPEG)."""
     import torch
 
     from postfilter.inference import (
+        alignment,
         decode_tile,
         effective_precision,
         load_model,
@@ -268,23 +293,46 @@ def time_filter(entry: Any, decoded: np.ndarray, repeats: int,
     model = load_model(entry)
     precision = effective_precision(entry)
     tile, radius = decode_tile(model, None, precision), receptive_radius(model)
-    full = tile + 2 * radius
+    align, kind = alignment(model), getattr(model, "input_kind", "rgb")
+    full = -(-(tile + 2 * radius) // align) * align
     timed = {}
     if known is not None and known.get("precision") == precision:
         timed = {(h, w): seconds for h, w, seconds in known["windows"]}
     wanted = {(side, side) for side in (*WINDOW_SIDES, full) if side <= full}
-    wanted |= set(main_windows(tile, radius, image_shapes))
-    height, width = decoded.shape[:2]
-    canvas = np.pad(decoded, ((0, max(0, full - height)), (0, max(0, full - width)), (0, 0)),
+    wanted |= set(main_windows(tile, radius, network_shapes(kind, image_shapes), align))
+    plane = decoded if kind == "rgb" else _luma(decoded)
+    height, width = plane.shape[:2]
+    canvas = np.pad(plane, ((0, max(0, full - height)), (0, max(0, full - width)), (0, 0)),
                     mode="symmetric")
     device = next(model.parameters()).device
     with torch_threads(None), torch.inference_mode():
         for h, w in sorted(wanted - set(timed)):
             window = np.ascontiguousarray(canvas[:h, :w])
             timed[h, w] = _median_seconds(repeats, run_window, model, window, device, precision)
+    extra = 0.0
+    if kind != "rgb":
+        extra = (_median_seconds(repeats, _luma_round_trip, decoded, payload, kind)
+                 / (decoded.shape[0] * decoded.shape[1]) * 1e6)
     return {"sha256": entry.sha256, "tile": tile, "radius": radius, "precision": precision,
+            "align": align, "input": kind, "extra_seconds_per_mpx": extra,
             "windows": [[h, w, seconds] for (h, w), seconds in sorted(timed.items())],
             "seconds_per_mpx": timed[full, full] / (tile * tile) * 1e6}
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    from postfilter.inference import rgb_to_ycbcr
+
+    return rgb_to_ycbcr(rgb)[..., :1].astype(np.float32)
+
+
+def _luma_round_trip(decoded: np.ndarray, payload: bytes, kind: str) -> None:
+    """What a luma or DCT-domain filter does besides running its network."""
+    from postfilter.dct import read_plane
+    from postfilter.inference import replace_luma
+
+    height, width = decoded.shape[:2]
+    luma = read_plane(payload)[0] if kind == "dct" else _luma(decoded)[..., 0]
+    replace_luma(decoded, luma[:height, :width])
 
 
 def ensure_calibration(codec: str, filters: Sequence[tuple[str, str]],

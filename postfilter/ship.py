@@ -50,8 +50,8 @@ def ship(run_dir: Path, name: str, selector: int, quantizer_range: tuple[int, in
     from rcodec.pipeline import make_codec
 
     codec = make_codec(entry.codec)
-    decoded = codec.decode(codec.encode(calibration_image(), sum(quantizer_range) // 2))
-    timed = time_filter(entry, decoded, repeats=5)
+    payload = codec.encode(calibration_image(), sum(quantizer_range) // 2)
+    timed = time_filter(entry, codec.decode(payload), repeats=5, payload=payload)
     entry = dataclasses.replace(entry, seconds_per_mpx=round(timed["seconds_per_mpx"], 3))
     _write_registry([*entries, entry])
     return entry

@@ -113,6 +113,44 @@ def test_prediction_sums_the_stages_and_the_tile_windows() -> None:
     assert result.filter_seconds("net", "ab", 300, 300) == pytest.approx(8.0 * 90_000 / 40_000)
 
 
+def test_prediction_of_a_strided_dct_network() -> None:
+    """A DCT-domain network sees the image padded to whole blocks, in windows widened to
+    its stride of 8, plus the per-pixel work around it (0.2 s/MP here)."""
+    net = {"sha256": "cd", "tile": 64, "radius": 18, "seconds_per_mpx": 0.0, "align": 8,
+           "input": "dct", "extra_seconds_per_mpx": 0.2, "precision": "fp32",
+           "windows": [[88, 88, 1.0], [88, 64, 0.5], [64, 88, 0.5], [64, 64, 0.25]]}
+    result = cal.Calibration({}, {"jpeg": 0.05}, {"dct": net}, 0.1)
+    # 100x100 -> 104x104 of blocks: tiles 0..64 (window 0..88) and 64..104 (window 40..104)
+    assert result.filter_seconds("dct", "cd", 100, 100) == pytest.approx(2.25 + 0.002)
+    assert result.covers("jpeg", [("dct", "cd")], [(100, 100)])
+    assert not result.covers("jpeg", [("dct", "cd")], [(300, 300)])
+
+
+@pytest.mark.parametrize("arch", ["l4", "fast_arcnn", "hrcnn"])
+def test_calibrating_luma_and_dct_networks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           arch: str) -> None:
+    """Luma networks are timed on one plane, strided ones on aligned windows, and the work
+    around the network is timed too; the prediction then covers the images it was told."""
+    import torch
+
+    from codec.jpeg import JpegCodec
+    from postfilter.models import build
+    from test_jpeg_postfilter import save_entry
+
+    torch.manual_seed(0)
+    entry = save_entry(tmp_path, monkeypatch, build(arch), arch, channels="y")
+    payload = JpegCodec().encode(SMALL, 50)
+    record = cal.time_filter(entry, JpegCodec().decode(payload), 1, [(90, 120)],
+                             payload=payload)
+    assert record["input"] == ("dct" if arch == "hrcnn" else "y")
+    assert record["align"] == {"l4": 1, "fast_arcnn": 2, "hrcnn": 8}[arch]
+    assert record["extra_seconds_per_mpx"] > 0
+    assert all(h % record["align"] == 0 or h >= 90 for h, _, _ in record["windows"])
+    result = cal.Calibration({}, {"jpeg": 0.05}, {entry.name: record}, 0.1)
+    assert result.covers("jpeg", [(entry.name, entry.sha256)], [(90, 120)])
+    assert result.filter_seconds(entry.name, entry.sha256, 90, 120) > 0
+
+
 def test_sweep_predicts_decode_time_from_the_calibration(
         tmp_path: Path, shipped: registry.ModelEntry) -> None:
     Image.fromarray(SMALL).save(tmp_path / "a.png")
