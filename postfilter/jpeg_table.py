@@ -5,7 +5,9 @@ MATLAB's rgb2ycbcr luma; it is encoded as a one-component JPEG by Pillow (libjpe
 standard IJG tables); the distorted JPEG and every Y network trained for that quality are
 scored by mean per-image PSNR, SSIM (rcodec.metrics.ssim: Gaussian 11x11, sigma 1.5, valid
 window, no downsampling) and PSNR-B, with parameter counts and CPU milliseconds per megapixel.
-Networks come from the registry (codec jpeg, channels y) and from training run folders.
+Networks come from the registry (codec jpeg) and from training run folders. Colour networks
+(RGB input, e.g. the block-context net) get their own rows: the RGB original through a colour
+JPEG (4:2:0), scored on RGB.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from torch import nn
 
 from codec.jpeg import JpegCodec
 from postfilter import registry
-from postfilter.inference import decode_dct, filter_luma, to_uint8
+from postfilter.inference import decode_dct, filter_luma, restore, to_uint8
 from postfilter.models import build, parameter_count
 from postfilter.weights import parse_safetensors
 from rcodec import metrics
@@ -53,19 +55,27 @@ def registered_networks() -> list[Network]:
     from postfilter.inference import load_model
 
     return [Network(e.name, e.arch, load_model(e), e.quantizer_range)
-            for e in registry.load_registry() if e.codec == "jpeg" and e.channels == "y"]
+            for e in registry.load_registry() if e.codec == "jpeg"]
 
 
 def run_network(run_dir: Path) -> Network:
-    """A training run's best weights as a table entry (trained at one quality)."""
+    """A training run's best weights as a table entry (for the qualities it trained on)."""
     config = json.loads(read_bytes(run_dir / "state.json"))["config"]
     model = build(config["arch"], **config.get("arch_config", {}))
     weights = run_dir / "best.safetensors"
     model.load_state_dict(parse_safetensors(read_bytes(weights), weights), strict=True)
     model.eval().requires_grad_(False)
-    quality = int(config["quantizer"])
+    qualities = config.get("quantizers") or [config["quantizer"]]
     return Network(f"{config['arch']} ({run_dir.name})", config["arch"], model,
-                   (quality, quality))
+                   (int(min(qualities)), int(max(qualities))))
+
+
+def _outputs(net: Network, files: list[bytes], decoded: list[np.ndarray]) -> list[np.ndarray]:
+    if net.kind == "dct":
+        return [decode_dct(net.model, f, d) for f, d in zip(files, decoded, strict=True)]
+    if net.kind == "y":
+        return [to_uint8(filter_luma(net.model, d)) for d in decoded]
+    return [to_uint8(restore(net.model, d)) for d in decoded]
 
 
 def _scores(outputs: list[np.ndarray], originals: list[np.ndarray]) -> dict[str, float]:
@@ -77,31 +87,35 @@ def _scores(outputs: list[np.ndarray], originals: list[np.ndarray]) -> dict[str,
 
 def compare(val_dir: Path, qualities: Sequence[int], networks: Sequence[Network],
             limit: int | None = None) -> dict:
-    """The table's numbers as JSON-ready data."""
+    """The table's numbers as JSON-ready data: rows of the luma ("Y") networks on gray JPEGs
+    of the MATLAB luma, then of the colour ("RGB") ones on colour JPEGs."""
     paths = list_images(val_dir)[:limit]
-    lumas = [metrics.rgb_to_matlab_y(read_rgb(p)) for p in paths]
-    pixels = sum(y.size for y in lumas)
+    rgbs = [read_rgb(p) for p in paths]
+    sets = {"Y": ([metrics.rgb_to_matlab_y(rgb) for rgb in rgbs],
+                  [n for n in networks if n.kind != "rgb"]),
+            "RGB": (rgbs, [n for n in networks if n.kind == "rgb"])}
     codec = JpegCodec()
     rows = []
-    for quality in qualities:
-        files = [codec.encode(y, quality) for y in lumas]
-        decoded = [codec.decode(f).reshape(y.shape) for f, y in zip(files, lumas, strict=True)]
-        rows.append({"quality": quality, "method": "distorted JPEG", "params": 0,
-                     "ms_per_mpx": None, **_scores(decoded, lumas)})
-        for net in networks:
-            if not net.qualities[0] <= quality <= net.qualities[1]:
-                continue
-            start = time.perf_counter()
-            if net.kind == "dct":
-                outputs = [decode_dct(net.model, f, d) for f, d in zip(files, decoded,
-                                                                        strict=True)]
-            else:
-                outputs = [to_uint8(filter_luma(net.model, d)) for d in decoded]
-            seconds = time.perf_counter() - start
-            rows.append({"quality": quality, "method": net.name,
-                         "params": parameter_count(net.model),
-                         "ms_per_mpx": 1000 * seconds / (pixels / 1e6),
-                         **_scores(outputs, lumas)})
+    for space, (originals, nets) in sets.items():
+        if space == "RGB" and not nets:
+            continue
+        pixels = sum(o.shape[0] * o.shape[1] for o in originals)
+        for quality in qualities:
+            files = [codec.encode(o, quality) for o in originals]
+            decoded = [codec.decode(f).reshape(o.shape)
+                       for f, o in zip(files, originals, strict=True)]
+            rows.append({"space": space, "quality": quality, "method": "distorted JPEG",
+                         "params": 0, "ms_per_mpx": None, **_scores(decoded, originals)})
+            for net in nets:
+                if not net.qualities[0] <= quality <= net.qualities[1]:
+                    continue
+                start = time.perf_counter()
+                outputs = _outputs(net, files, decoded)
+                seconds = time.perf_counter() - start
+                rows.append({"space": space, "quality": quality, "method": net.name,
+                             "params": parameter_count(net.model),
+                             "ms_per_mpx": 1000 * seconds / (pixels / 1e6),
+                             **_scores(outputs, originals)})
     return {"images": len(paths), "folder": str(val_dir), "rows": rows}
 
 
@@ -115,18 +129,24 @@ def markdown(result: dict) -> str:
         "are means over images; SSIM is Gaussian 11x11, sigma 1.5, valid window, no "
         "downsampling. CPU milliseconds per megapixel on this 2-core machine.",
         "",
-        "| quality | method | PSNR | SSIM | PSNR-B | gain (dB) | params | ms/MP |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     base = {}
-    for row in result["rows"]:
-        if row["method"] == "distorted JPEG":
-            base[row["quality"]] = row["psnr"]
-        speed = "" if row["ms_per_mpx"] is None else f"{row['ms_per_mpx']:.0f}"
-        lines.append(f"| {row['quality']} | {row['method']} | {row['psnr']:.2f} | "
-                     f"{row['ssim']:.3f} | {row['psnr_b']:.2f} | "
-                     f"{row['psnr'] - base[row['quality']]:+.2f} | {row['params']:,} | "
-                     f"{speed} |")
+    for space in dict.fromkeys(row.get("space", "Y") for row in result["rows"]):
+        if space == "RGB":
+            lines += ["", "Colour networks: the RGB original through a colour JPEG (4:2:0), "
+                          "scored on RGB.", ""]
+        lines += ["| quality | method | PSNR | SSIM | PSNR-B | gain (dB) | params | ms/MP |",
+                  "|---:|---|---:|---:|---:|---:|---:|---:|"]
+        for row in result["rows"]:
+            if row.get("space", "Y") != space:
+                continue
+            if row["method"] == "distorted JPEG":
+                base[row["quality"]] = row["psnr"]
+            speed = "" if row["ms_per_mpx"] is None else f"{row['ms_per_mpx']:.0f}"
+            lines.append(f"| {row['quality']} | {row['method']} | {row['psnr']:.2f} | "
+                         f"{row['ssim']:.3f} | {row['psnr_b']:.2f} | "
+                         f"{row['psnr'] - base[row['quality']]:+.2f} | {row['params']:,} | "
+                         f"{speed} |")
     lines += ["", "Published, for orientation (MATLAB's encoder; other SSIM settings):", "",
               "| quality | method | PSNR | SSIM | PSNR-B |", "|---:|---|---:|---:|---:|"]
     for quality, methods in PUBLISHED.items():

@@ -34,6 +34,21 @@ def test_distorted_and_network_rows(val: Path) -> None:
     assert text.count("| 10 |") == 4 and "Published" in text  # 2 measured, 2 published
 
 
+def test_colour_networks_get_their_own_rgb_rows(val: Path) -> None:
+    luma = Network("l4 multi", "l4", build("l4").eval(), (10, 60))
+    colour = Network("block context", "block_context", build("block_context").eval(), (20, 20))
+    result = compare(val, [10, 20], [luma, colour])
+    keys = [(row["space"], row["quality"], row["method"]) for row in result["rows"]]
+    assert keys == [("Y", 10, "distorted JPEG"), ("Y", 10, "l4 multi"),
+                    ("Y", 20, "distorted JPEG"), ("Y", 20, "l4 multi"),
+                    ("RGB", 10, "distorted JPEG"), ("RGB", 20, "distorted JPEG"),
+                    ("RGB", 20, "block context")]
+    # Colour JPEGs carry chroma loss too: RGB PSNR below the luma one at the same quality.
+    assert result["rows"][5]["psnr"] < result["rows"][2]["psnr"]
+    text = markdown(result)
+    assert "Colour networks" in text and "| 20 | block context |" in text
+
+
 def test_jpeg_table_command_writes_markdown_and_json(val: Path, tmp_path: Path) -> None:
     out = tmp_path / "table.md"
     assert main(["jpeg-table", str(val), "--qualities", "10", "-o", str(out)]) == 0
