@@ -18,7 +18,7 @@ from rcodec.cli import main
 from rcodec.images import open_image, read_rgb, write_png
 from rcodec.samples import sample_paths
 
-FAST = ["--level", "1", "--qps", "34:35", "--jobs", "1"]
+FAST = ["--level", "1", "--qps", "34:35", "--jobs", "1", "--filters", "none"]
 
 
 @pytest.fixture(scope="module")

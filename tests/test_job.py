@@ -15,6 +15,7 @@ from optimize import job
 from optimize.cache import SweepCache
 from optimize.sweep import CodecSpec, SweepRequest, run_sweep
 from optimize.table import COLUMNS, read_sweep, to_candidates, write_csv
+from postfilter import registry
 from rcodec import metrics
 from rcodec.cli import main
 from rcodec.errors import BudgetError
@@ -128,7 +129,14 @@ def test_sweep_plan_compress_commands(images: Path, cache: Path, tmp_path: Path,
                                       capsys: pytest.CaptureFixture) -> None:
     table = tmp_path / "sweep.csv"
     common = ["--cache", str(cache), "--level", "1", "--jobs", "2"]
+    # By default the codec's default networks are candidates beside no filter.
+    defaults = {e.name for e in registry.load_registry() if e.codec == "bpg" and e.default}
     assert main(["sweep", str(images), "-o", str(table), "--qps", "36:44:4", *common]) == 0
+    rows = read_sweep(table)
+    assert {r["filter"] for r in rows} == {"none", *defaults} and len(defaults) >= 2
+    assert len(rows) == 5 * 3 * (1 + len(defaults))
+    assert main(["sweep", str(images), "-o", str(table), "--qps", "36:44:4", "--filters",
+                 "none", *common]) == 0
     assert len(read_sweep(table)) == 15
     plan_csv = tmp_path / "plan.csv"
     assert main(["plan", str(table), "--bpp", "0.3", "-o", str(plan_csv), "--json",

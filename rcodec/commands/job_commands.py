@@ -33,8 +33,10 @@ def add_sweep_options(parser: argparse.ArgumentParser, with_target: bool = True)
     parser.add_argument("--codec", choices=["bpg", "jpeg"], default="bpg")
     parser.add_argument("--qps", help="candidate quantizers, e.g. 38:42 or 30:50:2 (default: an "
                                       "adaptive window around the target rate per image)")
-    parser.add_argument("--filters", default="none",
-                        help="comma-separated post-filter candidates; 'none' is always included")
+    parser.add_argument("--filters", default="none,default",
+                        help="comma-separated post-filter candidates: network names, 'default' "
+                             "(the codec's default networks; see `rcodec models`) or 'none' "
+                             "alone for no post-filter (default: none,default)")
     parser.add_argument("--level", type=int, default=8, choices=range(1, 10), metavar="1..9",
                         help="BPG compression level (default 8)")
     parser.add_argument("--jobs", type=int, default=-1, help="parallel workers (default: all "
