@@ -61,15 +61,16 @@ def _report(rows: list[dict], plan, cap: int, reserve: int, budget: job.Budget,
 
 def pack(images_dir: Path, sub_dir: Path, budget: job.Budget, request: SweepRequest,
          cache_root: Path, jobs: int = -1, backend: str | None = None, solver: str = "auto",
-         progress: Callable[[int], None] | None = None) -> dict:
-    """Plan, write and bundle a submission into `sub_dir` (replacing it); return the report."""
+         progress: Callable[[int], None] | None = None, time_limit: float = 60.0) -> dict:
+    """Plan, write and bundle a submission into `sub_dir` (replacing it); return the report.
+    `time_limit`: seconds per solve."""
     paths = list_images(images_dir)
     sub_dir = Path(sub_dir)
     sub_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{sub_dir.name}.", dir=sub_dir.parent))
     try:
         rows, plan, cap = job.sweep_and_plan(paths, request, budget, cache_root, jobs,
-                                             backend, solver, progress)
+                                             backend, solver, progress, time_limit)
         reserve = 0
         for _ in range(4):  # the report's size settles after one or two rounds
             chosen = plan_rows(rows, plan)
@@ -83,7 +84,7 @@ def pack(images_dir: Path, sub_dir: Path, budget: job.Budget, request: SweepRequ
             if reserve >= cap:
                 raise BudgetError(f"a byte cap of {cap} leaves no room for the images")
             plan, _ = job.plan_rows_for(rows, dataclasses.replace(
-                budget, bpp=None, bytes=cap - reserve), solver)
+                budget, bpp=None, bytes=cap - reserve), solver, time_limit)
         else:
             raise BudgetError(f"could not fit the report within the cap of {cap} bytes")
         job.write_containers(paths, chosen, request, cache_root, staging / IMAGES)

@@ -70,13 +70,14 @@ def clipped_images(rows: list[dict], plan: Plan, quantizer_range: tuple[int, int
 
 def sweep_and_plan(paths: Sequence[Path], request: SweepRequest, budget: Budget,
                    cache_root: Path, jobs: int = -1, backend: str | None = None,
-                   solver: str = "auto", progress: Progress = None,
+                   solver: str = "auto", progress: Progress = None, time_limit: float = 60.0,
                    ) -> tuple[list[dict], Plan, int]:
-    """Sweep, plan, and widen any adaptive window the optimum touches until none is clipped."""
+    """Sweep, plan, and widen any adaptive window the optimum touches until none is clipped.
+    `time_limit`: seconds per solve (the plan's status and gap say how far it got)."""
     rows = _names_to_rows_index(run_sweep(paths, request, cache_root, jobs, backend, progress))
     quantizer_range = request.codec.build().quantizer_range
     while True:
-        plan, max_bytes = plan_rows_for(rows, budget, solver)
+        plan, max_bytes = plan_rows_for(rows, budget, solver, time_limit)
         clipped = clipped_images(rows, plan, quantizer_range) if request.quantizers is None \
             else {}
         if not clipped:
@@ -122,11 +123,12 @@ def versions() -> dict[str, str | None]:
 
 def compress(images_dir: Path, out_dir: Path, budget: Budget, request: SweepRequest,
              cache_root: Path, jobs: int = -1, backend: str | None = None,
-             solver: str = "auto", progress: Progress = None) -> dict:
+             solver: str = "auto", progress: Progress = None, time_limit: float = 60.0,
+             ) -> dict:
     """Write OUT/<stem>.rcb for every image under the plan, plus OUT/manifest.json."""
     paths = list_images(images_dir)
     rows, plan, max_bytes = sweep_and_plan(paths, request, budget, cache_root, jobs, backend,
-                                           solver, progress)
+                                           solver, progress, time_limit)
     chosen = plan_rows(rows, plan)
     # The manifest, written last, marks a finished folder: drop an older one first, so that a
     # compress killed while writing never leaves new files beside the manifest of another plan.

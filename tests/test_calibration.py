@@ -132,10 +132,10 @@ def test_calibrating_luma_and_dct_networks(tmp_path: Path, monkeypatch: pytest.M
     """Luma networks are timed on one plane, strided ones on aligned windows, and the work
     around the network is timed too; the prediction then covers the images it was told."""
     import torch
+    from test_jpeg_postfilter import save_entry
 
     from codec.jpeg import JpegCodec
     from postfilter.models import build
-    from test_jpeg_postfilter import save_entry
 
     torch.manual_seed(0)
     entry = save_entry(tmp_path, monkeypatch, build(arch), arch, channels="y")

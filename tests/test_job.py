@@ -147,6 +147,23 @@ def test_sweep_plan_compress_commands(images: Path, cache: Path, tmp_path: Path,
     assert "smallest" in capsys.readouterr().err
 
 
+def test_solver_time_limit_reaches_every_solve(images: Path, cache: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    limits = []
+    real_solve = job.solve
+
+    def recording_solve(*args, **kwargs):
+        limits.append(args[4] if len(args) > 4 else kwargs["time_limit"])
+        return real_solve(*args, **kwargs)
+
+    monkeypatch.setattr(job, "solve", recording_solve)
+    common = ["--cache", str(cache), "--level", "1", "--jobs", "1", "--qps", "36:44:4",
+              "--filters", "none", "--bpp", "0.3", "--time-limit", "7s"]
+    assert main(["compress", str(images), "-o", str(tmp_path / "out"), *common]) == 0
+    assert main(["challenge", "pack", str(images), "-o", str(tmp_path / "sub"), *common]) == 0
+    assert len(limits) >= 2 and set(limits) == {7.0}
+
+
 def test_dask_backend_gives_the_same_rows(images: Path, cache: Path) -> None:
     pytest.importorskip("dask.distributed")
     from dask.distributed import Client, LocalCluster

@@ -75,7 +75,7 @@ def run_pack(args: argparse.Namespace) -> int:
     with progress_bar(len(paths), "sweep") as bar, backend_context(args):
         report = pack(args.images, args.output, budget, request,
                       args.cache or default_cache_root(), args.jobs, args.backend,
-                      args.solver, bar.update)
+                      args.solver, bar.update, args.time_limit)
     totals = report["totals"]
     print(f"{args.output}: {totals['images']} images, {totals['total_bytes']} bytes of images "
           f"+ report = within the cap of {report['budget']['bytes']} "

@@ -60,6 +60,9 @@ def add_budget_options(parser: argparse.ArgumentParser) -> None:
                         help="total decode-time budget: seconds, or with a unit (90min, 45h)")
     parser.add_argument("--solver", choices=METHODS, default="auto",
                         help="auto (ILP, Lagrangian above a size), highs, cbc, lagrangian")
+    parser.add_argument("--time-limit", type=duration_argument, default=60.0,
+                        help="solver time limit per solve (default 60 s); the status and "
+                             "proved gap say how far it got")
 
 
 def sweep_request(args: argparse.Namespace, target_bpp: str | None) -> SweepRequest:
@@ -135,9 +138,6 @@ def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
     add_budget_options(parser)
     parser.add_argument("-o", "--output", type=Path, required=True, help="plan table (CSV)")
     parser.add_argument("--json", type=Path, help="also write the totals as JSON here")
-    parser.add_argument("--time-limit", type=duration_argument, default=60.0,
-                        help="solver time limit (default 60 s); the status and proved gap "
-                             "say how far it got")
 
 
 def run_plan(args: argparse.Namespace) -> int:
@@ -188,7 +188,7 @@ def run_compress(args: argparse.Namespace) -> int:
     with progress_bar(len(paths), "sweep") as bar, backend_context(args):
         manifest = job.compress(args.images, args.output, budget, request,
                                 args.cache or default_cache_root(), args.jobs, args.backend,
-                                args.solver, bar.update)
+                                args.solver, bar.update, args.time_limit)
     print_summary(manifest["summary"])
     print(f"wrote {len(manifest['plan'])} files and manifest.json to {args.output}")
     return 0
