@@ -74,6 +74,16 @@ def test_unreadable_image_and_conflicting_options(tmp_path: Path, source: Path) 
     result = rcodec("encode", str(source), "-o", str(tmp_path / "x.bpg"), "--filter", "edsr")
     assert result.returncode == 1 and "container" in result.stderr
     assert not (tmp_path / "x.bpg").exists()
+    # A network for another codec, or an RGB network for a gray image, is refused.
+    result = rcodec("encode", str(source), "-o", str(tmp_path / "x.rcb"), "--codec", "jpeg",
+                    "--filter", "bpg-s-qp40")
+    assert result.returncode == 1 and "is for bpg, not jpeg" in result.stderr
+    gray = tmp_path / "gray.png"
+    Image.open(source).convert("L").save(gray)
+    result = rcodec("encode", str(gray), "-o", str(tmp_path / "x.rcb"), "--filter",
+                    "bpg-s-qp40", "--level", "1")
+    assert result.returncode == 1 and "this image is gray" in result.stderr
+    assert not (tmp_path / "x.rcb").exists()
 
 
 def test_unknown_selector_is_refused(tmp_path: Path, source: Path) -> None:

@@ -79,12 +79,26 @@ def run_encode(args: argparse.Namespace) -> int:
     except RcodecError as error:
         raise in_file(args.input, error) from None
     if kind == "container":
-        selector = registry.find(args.filter).selector if args.filter else container.NO_FILTER
+        selector = container.NO_FILTER
+        if args.filter:
+            selector = filter_for(args.filter, codec_name, samples.ndim == 2).selector
         data = container.pack(selector, data)
     atomic_write_bytes(args.output, data)
     height, width = samples.shape[:2]
     print(f"{args.output}: {len(data)} bytes, {8 * len(data) / (width * height):.4f} bpp")
     return 0
+
+
+def filter_for(name: str, codec_name: str, gray: bool) -> registry.ModelEntry:
+    """The registered network `name`, refused unless it filters this codec's output (and,
+    for a gray image, unless it filters one plane)."""
+    entry = registry.find(name)
+    if entry.codec != codec_name:
+        raise RcodecError(f"post-filter {name} is for {entry.codec}, not {codec_name}")
+    if gray and entry.channels == "rgb":
+        raise RcodecError(f"post-filter {name} takes RGB; this image is gray (use a luma "
+                          f"network, channels y in `rcodec models`)")
+    return entry
 
 
 def add_decode_arguments(parser: argparse.ArgumentParser) -> None:

@@ -22,7 +22,7 @@ from optimize.sweep import (
 )
 from optimize.table import COLUMNS, PLAN_COLUMNS, plan_rows, plan_summary, read_sweep, write_csv
 from postfilter import registry
-from rcodec.commands.codec_commands import add_filter_resource_options
+from rcodec.commands.codec_commands import add_filter_resource_options, filter_for
 from rcodec.errors import RcodecError
 from rcodec.fileio import atomic_write_text
 from rcodec.images import image_shape, list_images
@@ -73,9 +73,7 @@ def sweep_request(args: argparse.Namespace, target_bpp: str | None) -> SweepRequ
         if name == "default":
             filters += [f for f in default_filters(args.codec) if f not in filters]
         elif name != "none":
-            entry = registry.find(name)
-            if entry.codec != args.codec:
-                raise RcodecError(f"post-filter {name} is for {entry.codec}, not {args.codec}")
+            entry = filter_for(name, args.codec, gray=False)
             filters.append(FilterSpec(entry.name, entry.selector, entry.sha256))
     quantizers = tuple(parse_quantizers(args.qps)) if args.qps else None
     return SweepRequest(CodecSpec(args.codec, options), tuple(filters), quantizers,
