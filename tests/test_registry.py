@@ -1,0 +1,70 @@
+"""Every shipped network: its registry entry agrees with its weights, and a file written with
+its selector byte decodes through it, colour and (for luma networks) gray."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from postfilter import registry
+from postfilter.inference import apply_filter, load_model
+from postfilter.models import input_kind, parameter_count
+from rcodec.cli import main
+from rcodec.images import read_rgb
+from rcodec.pipeline import make_codec
+from rcodec.samples import sample_paths
+
+ENTRIES = registry.load_registry()
+QUANTIZER_LIMITS = {"bpg": (0, 51), "jpeg": (1, 100)}
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("photo") / "crop.png"
+    Image.open(sample_paths()[0]).convert("RGB").crop((40, 40, 112, 88)).save(path)
+    return path
+
+
+def test_selectors_and_names_are_unique() -> None:
+    assert len({e.selector for e in ENTRIES}) == len({e.name for e in ENTRIES}) == len(ENTRIES)
+    assert all(1 <= e.selector <= 255 for e in ENTRIES)
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.name)
+def test_entry_matches_its_weights(entry: registry.ModelEntry) -> None:
+    model = load_model(entry)  # checks the sha256
+    assert parameter_count(model) == entry.params
+    assert entry.channels == ("rgb" if input_kind(entry.arch) == "rgb" else "y")
+    low, high = entry.quantizer_range
+    floor, ceiling = QUANTIZER_LIMITS[entry.codec]
+    assert floor <= low <= high <= ceiling
+    assert entry.seconds_per_mpx is not None and entry.seconds_per_mpx > 0 and entry.steps > 0
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.name)
+def test_a_file_with_its_selector_decodes_through_it(entry: registry.ModelEntry, photo: Path,
+                                                     tmp_path: Path) -> None:
+    sources = [photo]
+    if entry.channels == "y":  # luma networks filter gray images too
+        gray = tmp_path / "gray.png"
+        Image.open(photo).convert("L").save(gray)
+        sources.append(gray)
+    quantizer = ["--qp" if entry.codec == "bpg" else "--quality",
+                 str(sum(entry.quantizer_range) // 2)]
+    for source in sources:
+        rcb, png = tmp_path / f"{source.stem}.rcb", tmp_path / f"{source.stem}.png"
+        assert main(["encode", str(source), "-o", str(rcb), "--codec", entry.codec,
+                     "--filter", entry.name, "--level", "1", *quantizer]) == 0
+        assert rcb.read_bytes()[0] == entry.selector
+        assert main(["decode", str(rcb), "-o", str(png)]) == 0
+        payload = rcb.read_bytes()[1:]
+        plain = make_codec(entry.codec).decode(payload)
+        expected = apply_filter(entry, plain, payload)
+        decoded = np.asarray(Image.open(png))
+        assert decoded.shape == plain.shape and np.array_equal(decoded, expected)
+        assert not np.array_equal(decoded, plain)  # the network did change the image
+        if source == photo:
+            assert read_rgb(png).shape == read_rgb(photo).shape
