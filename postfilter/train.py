@@ -342,6 +342,7 @@ def train(config: TrainConfig) -> Path:
     """
     from tqdm import tqdm
 
+    build(config.arch, **config.arch_config)  # a bad architecture or option fails first
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)

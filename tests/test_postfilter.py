@@ -331,3 +331,24 @@ def test_bf16_training_learns_and_is_part_of_the_run_identity(tmp_path: Path) ->
     assert all(np.isfinite(losses)) and np.mean(losses[-5:]) < np.mean(losses[:5])
     with pytest.raises(RcodecError, match="precision"):
         train(TrainConfig(**base, out_dir=str(out), max_steps=40, precision="fp32"))
+
+
+def test_train_command_takes_architecture_options(tmp_path: Path, capsys,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from rcodec.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    write_images(tmp_path / "train", 2)
+    write_images(tmp_path / "val", 1, seed=4)
+    common = ["train", "--arch", "edsr_selu", "--qp", "40", "--data", str(tmp_path / "train"),
+              "--val", str(tmp_path / "val"), "--batch-size", "2", "--crop", "32", "--steps",
+              "1", "--threads", "1", "--seed", "0"]
+    run = tmp_path / "run"
+    assert main([*common, "-o", str(run), "--arch-config", '{"blocks": 1, "maps": 4}']) == 0
+    state = json.loads((run / "state.json").read_text())
+    assert state["config"]["arch_config"] == {"blocks": 1, "maps": 4}
+    report = json.loads((run / "report.json").read_text())
+    assert report["params"] == parameter_count(build("edsr_selu", blocks=1, maps=4))
+    bad = tmp_path / "bad"
+    assert main([*common, "-o", str(bad), "--arch-config", '{"wings": 2}']) != 0
+    assert "bad configuration" in capsys.readouterr().err and not bad.exists()

@@ -14,6 +14,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="A, B, C (the paper's), M, S (small); for JPEG: arcnn, fast_arcnn, "
                              "conv_unit, l4, l8 (luma), hrcnn (luma, DCT domain), "
                              "block_context (RGB)")
+    parser.add_argument("--arch-config", type=arch_config, default={},
+                        help='constructor options of the architecture as JSON, e.g. '
+                             '\'{"blocks": 16, "maps": 64}\' or \'{"residual": true}\'')
     parser.add_argument("--codec", choices=["bpg", "jpeg"], default="bpg")
     parser.add_argument("--qp", help="BPG quantizer of the training pairs; several (38:42, "
                                      "30:50:4 or 30,40) train one network on all of them")
@@ -47,6 +50,19 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                              "loss (the L4/L8 papers' edge-emphasised objective)")
 
 
+def arch_config(text: str) -> dict:
+    """--arch-config's JSON object."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("give a JSON object, e.g. '{\"residual\": true}'")
+    return value
+
+
 def run_train(args: argparse.Namespace) -> int:
     from optimize.sweep import parse_quantizers
     from postfilter.train import TrainConfig, train
@@ -62,7 +78,8 @@ def run_train(args: argparse.Namespace) -> int:
         crop=args.crop, lr=args.lr, lr_halve_every=args.lr_halve_every, max_steps=args.steps,
         val_every=args.val_every, patience=args.patience, seed=args.seed, device=args.device,
         downscale=args.downscale, checkpoint_every=args.checkpoint_every, threads=args.threads,
-        precision=args.precision, edge_loss=args.edge_loss, time_limit=args.time_limit)
+        precision=args.precision, edge_loss=args.edge_loss, time_limit=args.time_limit,
+        arch_config=args.arch_config)
     best = train(config)
     print(f"best weights: {best}")
     return 0
