@@ -32,8 +32,8 @@ case $queue in
     train jpeg_fast_arcnn_q20 fast_arcnn 20 6
     train jpeg_conv_unit_q10 conv_unit 10 6 --lr-halve-every 1500
     train jpeg_conv_unit_q20 conv_unit 20 6 --lr-halve-every 1500
-    train jpeg_block_context_q10 block_context 10 6
-    train jpeg_block_context_q20 block_context 20 6
+    train jpeg_block_context_q10 block_context 10 6 --arch-config '{"residual": true}'
+    train jpeg_block_context_q20 block_context 20 6 --arch-config '{"residual": true}'
     train jpeg_hrcnn_q10 hrcnn 10 10 --lr 1e-4
     train jpeg_hrcnn_q20 hrcnn 20 10 --lr 1e-4
     ;;
