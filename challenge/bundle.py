@@ -45,7 +45,7 @@ sys.exit(decoder_main.main(default_input=HERE.parent / "images"))
 
 _PROBE = """
 import json, sys
-import {entry}, postfilter.inference
+import {entry}, postfilter.inference, postfilter.dct  # (the DCT-domain decode imports it lazily)
 mods = {{}}
 for name, module in list(sys.modules.items()):
     mods[name] = getattr(module, "__file__", None)

@@ -55,6 +55,10 @@ def test_pack_writes_the_layout_within_the_cap(submission: Path, images: Path) -
     assert (decoder / "decode.py").is_file()
     pins = (decoder / "requirements.txt").read_text().split()
     assert any(pin.startswith("av==") for pin in pins)
+    # Lazily imported decode paths travel too: the DCT-domain JPEG networks' reader.
+    assert (decoder / "lib/postfilter/dct.py").is_file()
+    assert (decoder / "lib/codec/jpeg_dct.py").is_file()
+    assert any(pin.startswith("jpeglib==") for pin in pins)
     shipped = json.loads((decoder / "lib/postfilter/weights/registry.json").read_text())
     used = {row[2] for row in report["plan"]["rows"]} - {"none"}
     assert {entry["name"] for entry in shipped} == used == set(report["decoder"]["networks"])
