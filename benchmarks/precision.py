@@ -1,24 +1,49 @@
 """bf16 autocast against fp32 for each registered network: pooled PSNR and speed.
 
-  python benchmarks/precision.py IMAGES_DIR [--qp 40] [--limit 30]
+  python benchmarks/precision.py IMAGES_DIR [--qp 40] [--limit 30] [--codec bpg,jpeg]
 
-bf16 is only worth using where the pooled PSNR stays within 0.01 dB of fp32.
+BPG networks are measured at --qp, JPEG ones at the middle of their quality range, each
+through the decoder's own path (apply_filter: tiles, luma conversion, DCT input). bf16 is
+only worth using where the pooled PSNR stays within 0.01 dB of fp32.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import time
 from pathlib import Path
 
 import _bootstrap  # noqa: F401  (must precede the project imports)
+import numpy as np
 
 from optimize.cache import SweepCache, default_cache_root
 from optimize.sweep import CodecSpec, ImageSweeper
 from postfilter import registry
-from postfilter.inference import DEFAULT_TILE, load_model, restore, to_uint8
+from postfilter.inference import apply_filter
 from rcodec.images import list_images
 from rcodec.metrics import pooled_psnr, sse
+
+Triple = tuple[np.ndarray, bytes, np.ndarray]  # original, payload, decoded
+
+
+def coded_set(paths: list[Path], codec: str, quantizer: int) -> list[Triple]:
+    """Each image through the codec (BPG level 8 from the sweep cache)."""
+    cache = SweepCache(default_cache_root())
+    spec = CodecSpec(codec, (("level", 8),) if codec == "bpg" else ())
+    out = []
+    for path in paths:
+        sweeper = ImageSweeper(path, spec, cache)
+        payload = sweeper.payload(quantizer)
+        out.append((sweeper.rgb, payload, sweeper.codec.decode(payload)))
+    return out
+
+
+def pooled(triples: list[Triple], outputs: list[np.ndarray]) -> float:
+    samples = sum(rgb.size for rgb, _, _ in triples)
+    return pooled_psnr(sum(sse(o, rgb) for o, (rgb, _, _) in zip(outputs, triples,
+                                                                  strict=True)), samples)
 
 
 def main() -> None:
@@ -26,33 +51,31 @@ def main() -> None:
     parser.add_argument("images", type=Path)
     parser.add_argument("--qp", type=int, default=40)
     parser.add_argument("--limit", type=int, default=30, help="first N images")
+    parser.add_argument("--codec", default="bpg,jpeg")
     args = parser.parse_args()
-    cache = SweepCache(default_cache_root())
-    spec = CodecSpec("bpg", (("level", 8),))
-    pairs = []
-    for path in list_images(args.images)[: args.limit]:
-        sweeper = ImageSweeper(path, spec, cache)
-        pairs.append((sweeper.rgb, sweeper.codec.decode(sweeper.payload(args.qp))))
-    samples = 3 * sum(rgb.shape[0] * rgb.shape[1] for rgb, _ in pairs)
-    codec_psnr = pooled_psnr(sum(sse(d, rgb) for rgb, d in pairs), samples)
-    print(f"{len(pairs)} images, BPG QP {args.qp}: codec {codec_psnr:.4f} dB")
-    print(f"{'network':<16} {'precision':<9} {'PSNR':>8} {'vs fp32':>8} {'s/MP':>7}")
+    paths = list_images(args.images)[: args.limit]
+    coded = functools.cache(lambda codec, q: coded_set(paths, codec, q))
+    codecs = args.codec.split(",")
+    print(f"{len(paths)} images; pooled PSNR over RGB samples")
+    print(f"{'network':<24} {'q':>3} {'codec':>8} {'precision':<9} {'PSNR':>8} {'vs fp32':>8} "
+          f"{'s/MP':>7}")
     for entry in registry.load_registry():
-        if entry.codec != "bpg":
+        if entry.codec not in codecs:
             continue
-        model = load_model(entry)
+        quantizer = args.qp if entry.codec == "bpg" else sum(entry.quantizer_range) // 2
+        triples = coded(entry.codec, quantizer)
+        plain = pooled(triples, [d for _, _, d in triples])
+        megapixels = sum(rgb.shape[0] * rgb.shape[1] for rgb, _, _ in triples) / 1e6
         fp32 = None
         for precision in ("fp32", "bf16"):
-            error, seconds = 0, 0.0
-            for rgb, decoded in pairs:
-                start = time.perf_counter()
-                out = to_uint8(restore(model, decoded, tile=DEFAULT_TILE, precision=precision))
-                seconds += time.perf_counter() - start
-                error += sse(out, rgb)
-            psnr = pooled_psnr(error, samples)
+            forced = dataclasses.replace(entry, precision=precision)
+            start = time.perf_counter()
+            outputs = [apply_filter(forced, d, p) for _, p, d in triples]
+            seconds = time.perf_counter() - start
+            psnr = pooled(triples, outputs)
             fp32 = psnr if fp32 is None else fp32
-            print(f"{entry.name:<16} {precision:<9} {psnr:>8.4f} {psnr - fp32:>+8.4f} "
-                  f"{seconds / (samples / 3e6):>7.3f}")
+            print(f"{entry.name:<24} {quantizer:>3} {plain:>8.3f} {precision:<9} {psnr:>8.4f} "
+                  f"{psnr - fp32:>+8.4f} {seconds / megapixels:>7.3f}")
 
 
 if __name__ == "__main__":
