@@ -25,7 +25,7 @@ from codec.jpeg import JpegCodec
 from postfilter import registry
 from postfilter.inference import decode_dct, filter_luma, restore, to_uint8
 from postfilter.models import build, parameter_count
-from postfilter.weights import parse_safetensors
+from postfilter.weights import parse_safetensors, read_metadata
 from rcodec import metrics
 from rcodec.fileio import read_bytes
 from rcodec.images import list_images, read_rgb
@@ -45,6 +45,10 @@ class Network:
     arch: str
     model: nn.Module
     qualities: tuple[int, int]
+    #: Training steps its weights have seen.
+    steps: int = 0
+    #: Inference precision (a registered network's, on this machine).
+    precision: str = "fp32"
 
     @property
     def kind(self) -> str:
@@ -52,9 +56,10 @@ class Network:
 
 
 def registered_networks() -> list[Network]:
-    from postfilter.inference import load_model
+    from postfilter.inference import effective_precision, load_model
 
-    return [Network(e.name, e.arch, load_model(e), e.quantizer_range)
+    return [Network(e.name, e.arch, load_model(e), e.quantizer_range, e.steps,
+                    effective_precision(e))
             for e in registry.load_registry() if e.codec == "jpeg"]
 
 
@@ -63,19 +68,23 @@ def run_network(run_dir: Path) -> Network:
     config = json.loads(read_bytes(run_dir / "state.json"))["config"]
     model = build(config["arch"], **config.get("arch_config", {}))
     weights = run_dir / "best.safetensors"
-    model.load_state_dict(parse_safetensors(read_bytes(weights), weights), strict=True)
+    data = read_bytes(weights)
+    model.load_state_dict(parse_safetensors(data, weights), strict=True)
     model.eval().requires_grad_(False)
     qualities = config.get("quantizers") or [config["quantizer"]]
     return Network(f"{config['arch']} ({run_dir.name})", config["arch"], model,
-                   (int(min(qualities)), int(max(qualities))))
+                   (int(min(qualities)), int(max(qualities))),
+                   int(read_metadata(data).get("step", 0)))
 
 
 def _outputs(net: Network, files: list[bytes], decoded: list[np.ndarray]) -> list[np.ndarray]:
+    precision = net.precision
     if net.kind == "dct":
-        return [decode_dct(net.model, f, d) for f, d in zip(files, decoded, strict=True)]
+        return [decode_dct(net.model, f, d, precision=precision)
+                for f, d in zip(files, decoded, strict=True)]
     if net.kind == "y":
-        return [to_uint8(filter_luma(net.model, d)) for d in decoded]
-    return [to_uint8(restore(net.model, d)) for d in decoded]
+        return [to_uint8(filter_luma(net.model, d, precision=precision)) for d in decoded]
+    return [to_uint8(restore(net.model, d, precision=precision)) for d in decoded]
 
 
 def _scores(outputs: list[np.ndarray], originals: list[np.ndarray]) -> dict[str, float]:
@@ -105,7 +114,8 @@ def compare(val_dir: Path, qualities: Sequence[int], networks: Sequence[Network]
             decoded = [codec.decode(f).reshape(o.shape)
                        for f, o in zip(files, originals, strict=True)]
             rows.append({"space": space, "quality": quality, "method": "distorted JPEG",
-                         "params": 0, "ms_per_mpx": None, **_scores(decoded, originals)})
+                         "params": 0, "steps": None, "ms_per_mpx": None,
+                         **_scores(decoded, originals)})
             for net in nets:
                 if not net.qualities[0] <= quality <= net.qualities[1]:
                     continue
@@ -113,7 +123,7 @@ def compare(val_dir: Path, qualities: Sequence[int], networks: Sequence[Network]
                 outputs = _outputs(net, files, decoded)
                 seconds = time.perf_counter() - start
                 rows.append({"space": space, "quality": quality, "method": net.name,
-                             "params": parameter_count(net.model),
+                             "params": parameter_count(net.model), "steps": net.steps,
                              "ms_per_mpx": 1000 * seconds / (pixels / 1e6),
                              **_scores(outputs, originals)})
     return {"images": len(paths), "folder": str(val_dir), "rows": rows}
@@ -127,7 +137,11 @@ def markdown(result: dict) -> str:
         f"{result['images']} images; Y = MATLAB rgb2ycbcr luma, encoded as a one-component "
         "JPEG by Pillow's libjpeg-turbo with the standard IJG tables. PSNR, SSIM and PSNR-B "
         "are means over images; SSIM is Gaussian 11x11, sigma 1.5, valid window, no "
-        "downsampling. CPU milliseconds per megapixel on this 2-core machine.",
+        "downsampling. CPU milliseconds per megapixel on this 2-core machine (bf16 where the "
+        "network is registered so). Steps: training steps of 16 crops of 96x96 each (CPU "
+        "training; the papers train for 10^5 and more). The DCT-domain net (hrcnn) reads the "
+        "file's coefficients, dequantised by its table and divided by 255, with no pixel "
+        "decode.",
         "",
     ]
     base = {}
@@ -135,18 +149,19 @@ def markdown(result: dict) -> str:
         if space == "RGB":
             lines += ["", "Colour networks: the RGB original through a colour JPEG (4:2:0), "
                           "scored on RGB.", ""]
-        lines += ["| quality | method | PSNR | SSIM | PSNR-B | gain (dB) | params | ms/MP |",
-                  "|---:|---|---:|---:|---:|---:|---:|---:|"]
+        lines += ["| quality | method | PSNR | SSIM | PSNR-B | gain (dB) | params | steps "
+                  "| ms/MP |", "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
         for row in result["rows"]:
             if row.get("space", "Y") != space:
                 continue
             if row["method"] == "distorted JPEG":
                 base[row["quality"]] = row["psnr"]
             speed = "" if row["ms_per_mpx"] is None else f"{row['ms_per_mpx']:.0f}"
+            steps = "" if row.get("steps") is None else f"{row['steps']:,}"
             lines.append(f"| {row['quality']} | {row['method']} | {row['psnr']:.2f} | "
                          f"{row['ssim']:.3f} | {row['psnr_b']:.2f} | "
                          f"{row['psnr'] - base[row['quality']]:+.2f} | {row['params']:,} | "
-                         f"{speed} |")
+                         f"{steps} | {speed} |")
     lines += ["", "Published, for orientation (MATLAB's encoder; other SSIM settings):", "",
               "| quality | method | PSNR | SSIM | PSNR-B |", "|---:|---|---:|---:|---:|"]
     for quality, methods in PUBLISHED.items():
