@@ -3,15 +3,18 @@ its selector byte decodes through it, colour and (for luma networks) gray."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from optimize.table import read_sweep
 from postfilter import registry
 from postfilter.inference import apply_filter, load_model
 from postfilter.models import input_kind, parameter_count
+from rcodec import metrics
 from rcodec.cli import main
 from rcodec.images import read_rgb
 from rcodec.pipeline import make_codec
@@ -68,3 +71,28 @@ def test_a_file_with_its_selector_decodes_through_it(entry: registry.ModelEntry,
         assert not np.array_equal(decoded, plain)  # the network did change the image
         if source == photo:
             assert read_rgb(png).shape == read_rgb(photo).shape
+
+
+JPEG_DEFAULTS = [e for e in ENTRIES if e.codec == "jpeg" and e.default]
+
+
+@pytest.mark.skipif(not JPEG_DEFAULTS, reason="no default JPEG network registered")
+def test_jpeg_compress_with_the_default_networks_decodes_to_the_plan(tmp_path: Path) -> None:
+    """JPEG's default networks are sweep candidates; the files compress writes decode, through
+    the network each names, to exactly the error the plan predicted."""
+    images = tmp_path / "images"
+    images.mkdir()
+    for path in sample_paths()[:3]:
+        Image.open(path).convert("RGB").crop((0, 0, 160, 120)).save(images / f"{path.stem}.png")
+    out, decoded, table = tmp_path / "out", tmp_path / "decoded", tmp_path / "sweep.csv"
+    common = ["--codec", "jpeg", "--qps", "10:30:10", "--jobs", "1", "--cache",
+              str(tmp_path / "cache")]
+    assert main(["sweep", str(images), "-o", str(table), *common]) == 0
+    assert {r["filter"] for r in read_sweep(table)} == {"none", *(e.name for e in JPEG_DEFAULTS)}
+    assert main(["compress", str(images), "-o", str(out), "--bpp", "1.0", *common]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert main(["decompress", str(out), "-o", str(decoded), "--jobs", "1"]) == 0
+    for row in manifest["plan"]:
+        source = read_rgb(images / row["image"])
+        output = read_rgb(decoded / f"{Path(row['image']).stem}.png")
+        assert metrics.sse(output, source) == row["predicted_sse"]
