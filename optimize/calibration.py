@@ -152,7 +152,7 @@ def load_calibration(path: Path | None = None) -> Calibration | None:
     path = path or calibration_path()
     try:
         data = json.loads(path.read_text())
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
+        if not _well_formed(data):
             return None
         calibration = Calibration(**data)
     except (OSError, ValueError, TypeError):
@@ -160,6 +160,38 @@ def load_calibration(path: Path | None = None) -> Calibration | None:
     if calibration.format != FORMAT or calibration.machine != machine_fingerprint():
         return None
     return calibration
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
+
+def _well_formed(data: object) -> bool:
+    """Whether JSON read from a calibration file has the layout this version writes (a file
+    edited by hand, truncated or from another version is measured again, never trusted)."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        return False
+    if set(data) != {f.name for f in dataclasses.fields(Calibration)}:
+        return False
+    codecs, filters = data["codecs"], data["filters"]
+    if not (isinstance(data["machine"], dict) and isinstance(codecs, dict)
+            and isinstance(filters, dict) and _is_number(data["output_seconds_per_mpx"])):
+        return False
+    if not all(isinstance(k, str) and _is_number(v) for k, v in codecs.items()):
+        return False
+    for record in filters.values():
+        if not isinstance(record, dict) or not isinstance(record.get("sha256"), str):
+            return False
+        if not all(isinstance(record.get(k), int) and record[k] >= 0 for k in ("tile", "radius")):
+            return False
+        if record["tile"] < 1 or not _is_number(record.get("seconds_per_mpx")):
+            return False
+        windows = record.get("windows")
+        if not isinstance(windows, list) or not windows or not all(
+                isinstance(w, list) and len(w) == 3 and all(map(_is_number, w))
+                and w[0] >= 1 and w[1] >= 1 for w in windows):
+            return False
+    return True
 
 
 def save_calibration(calibration: Calibration, path: Path | None = None) -> Path:

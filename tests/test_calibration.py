@@ -83,6 +83,30 @@ def test_calibration_from_another_machine_is_ignored(cal_file: Path) -> None:
     assert cal.load_calibration() is None
 
 
+def test_malformed_calibration_files_are_measured_again(cal_file: Path) -> None:
+    """A file of the right format number but the wrong shape is ignored, not trusted."""
+    good = cal.Calibration(cal.machine_fingerprint(), {"bpg": 0.05},
+                           {"net": {"sha256": "ab", "tile": 64, "radius": 18,
+                                    "seconds_per_mpx": 1.0, "precision": "fp32",
+                                    "windows": [[100, 100, 1.0]]}}, 0.1)
+    cal.save_calibration(good)
+    assert cal.load_calibration() == good
+    base = good.to_json()
+    net = base["filters"]["net"]
+    broken = [[], "text", {**base, "codecs": ["bpg"]}, {**base, "codecs": {"bpg": "fast"}},
+              {**base, "filters": {"net": {**net, "windows": [[100, 100]]}}},
+              {**base, "filters": {"net": {**net, "windows": []}}},
+              {**base, "filters": {"net": {**net, "tile": 0}}},
+              {**base, "filters": {"net": {**net, "windows": [[0, 100, 1.0]]}}},
+              {**base, "filters": {"net": {**net, "seconds_per_mpx": -1}}},
+              {**base, "filters": {"net": {**net, "sha256": None}}},
+              {**base, "output_seconds_per_mpx": None}, {**base, "surprise": 1},
+              {k: v for k, v in base.items() if k != "codecs"}]
+    for data in broken:
+        cal_file.write_text(json.dumps(data))
+        assert cal.load_calibration() is None, data
+
+
 def timing(name: str = "net", sha256: str = "ab") -> cal.Calibration:
     """Codec 0.05 s/MP, PNG 0.1 s/MP; the network 1 s per 100x100 window, twice that rate
     per pixel for 200x200 ones, 0.5 s for an 82x54 one; 64-pixel tiles and a radius of 18."""
