@@ -19,11 +19,12 @@ from codec.bitstream import read_ue7, split_annexb, write_ue7
 from codec.hevc import CompactHeader, compact_stream, frame_planes, hevc_decode, parameter_sets
 from codec.hevc import x265_encode as _x265_encode
 from rcodec.errors import EncodeError, FormatError
+from rcodec.limits import pixel_cap
 
 MAGIC = b"BPG\xfb"
 
 #: Largest width x height a decoder accepts; checked from the header, before any allocation.
-MAX_IMAGE_PIXELS = 1 << 27
+MAX_IMAGE_PIXELS = pixel_cap(1 << 27)  # see rcodec.limits
 
 GRAY, YUV420, YUV422, YUV444, YUV420_VIDEO, YUV422_VIDEO = range(6)
 FORMAT_NAMES = {GRAY: "gray", YUV420: "420", YUV422: "422", YUV444: "444",

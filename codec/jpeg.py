@@ -16,9 +16,10 @@ from PIL import Image, JpegImagePlugin
 
 from codec.base import Codec
 from rcodec.errors import EncodeError, FormatError
+from rcodec.limits import pixel_cap
 
 #: Largest width * height that `decode` and `read_coefficients` accept, checked from the header.
-MAX_IMAGE_PIXELS: int = 2**28
+MAX_IMAGE_PIXELS: int = pixel_cap(2**28)  # see rcodec.limits
 
 #: Most scans a JPEG may have. libjpeg walks every block of the image in every scan, so a small
 #: progressive file of thousands of near-empty scans takes minutes; real files have at most a

@@ -33,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compress image datasets to a bit-rate target with BPG or JPEG and restore "
                     "them with learned post-filters.")
     parser.add_argument("--version", action="version", version=f"rcodec {__version__}")
+    parser.add_argument("--max-pixels", metavar="N",
+                        help="largest image (pixels, e.g. 250M) any reader or decoder will "
+                             "allocate for; also $RCODEC_MAX_PIXELS (defaults: BPG 134M, "
+                             "JPEG 268M, other input images 89M)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for spec in COMMANDS:
         child = sub.add_parser(spec.name, help=spec.help, description=spec.help)
@@ -45,6 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.max_pixels is not None:
+            from rcodec.limits import parse_pixels, set_pixel_cap
+
+            set_pixel_cap(parse_pixels(args.max_pixels))
         return int(args.handler(args) or 0)
     except RcodecError as error:
         print(f"rcodec {args.command}: error: {error}", file=sys.stderr)

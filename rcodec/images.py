@@ -14,6 +14,10 @@ import codec.bpg  # registers the BPG plugin with Pillow
 import codec.jpeg
 from rcodec.errors import FormatError, RcodecError
 from rcodec.fileio import atomic_write_bytes, read_bytes
+from rcodec.limits import pixel_cap
+
+# Pillow's decompression-bomb cap for input images (its warning is made an error below).
+Image.MAX_IMAGE_PIXELS = pixel_cap(Image.MAX_IMAGE_PIXELS)
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pgm",
                             ".pnm", ".webp", ".bpg", ".gif"})

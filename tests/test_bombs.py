@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -257,3 +258,40 @@ def test_an_animation_of_many_frames_holds_one(tmp_path: Path) -> None:
     assert outcome["error"] is None
     # 301 frames of 512x512 4:2:0 would be 118 MB; one is 0.4 MB (FFmpeg keeps a few).
     assert outcome["grown"] < REFUSAL_BYTES and outcome["seconds"] < 0.5
+
+
+def test_max_pixels_caps_every_reader_for_a_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    """`rcodec --max-pixels` (or $RCODEC_MAX_PIXELS) lowers or raises the caps of BPG, JPEG
+    and Pillow's input images together, for worker processes too."""
+    from rcodec.cli import main
+    from rcodec.limits import ENV
+
+    for module in (bpg, jpeg_module, Image):  # restored after the test
+        monkeypatch.setattr(module, "MAX_IMAGE_PIXELS", module.MAX_IMAGE_PIXELS)
+    monkeypatch.delenv(ENV, raising=False)
+    png = tmp_path / "a.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (100, 120, 3), np.uint8)).save(png)
+    encoded = {s: tmp_path / f"a{s}" for s in (".bpg", ".jpg")}
+    for path in encoded.values():
+        assert main(["encode", str(png), "-o", str(path), "--level", "1"]) == 0
+    capsys.readouterr()
+
+    assert main(["--max-pixels", "10k", "encode", str(png), "-o", str(tmp_path / "b.bpg")]) == 1
+    assert str(png) in capsys.readouterr().err
+    for path in encoded.values():
+        assert main(["--max-pixels", "10k", "decode", str(path), "-o",
+                     str(tmp_path / "x.png")]) == 1
+        assert "10000" in capsys.readouterr().err
+    assert os.environ[ENV] == "10000"  # what workers started now would read
+    assert main(["--max-pixels", "12k", "decode", str(encoded[".bpg"]), "-o",
+                 str(tmp_path / "x.png")]) == 0
+    assert main(["--max-pixels", "lots", "info", str(encoded[".bpg"])]) == 1
+    assert "cannot read pixel count 'lots'" in capsys.readouterr().err
+
+    env = {**os.environ, ENV: "10k"}
+    done = subprocess.run([sys.executable, "-m", "rcodec", "decode", str(encoded[".jpg"]), "-o",
+                           str(tmp_path / "y.png")], capture_output=True, text=True, env=env,
+                          check=False)
+    assert done.returncode == 1 and "10000" in done.stderr
+    assert not (tmp_path / "y.png").exists()
