@@ -2,9 +2,9 @@
 # The training runs behind the shipped JPEG post-filters (issue 5), as they were run on the
 # 2-core CPU machine: two queues side by side, one thread each, bf16, each run stopped by its
 # wall-time budget. Every command resumes its run when re-run (with a larger budget it
-# trains on). Usage: scripts/train-jpeg-networks.sh a|b [TRAIN_DIR] [VAL_DIR] [RUNS_DIR]
+# trains on). Usage: scripts/train-jpeg-networks.sh a|b|a2|b2 [TRAIN_DIR] [VAL_DIR] [RUNS_DIR]
 set -euo pipefail
-queue=${1:?queue a or b}
+queue=${1:?queue a, b, a2 or b2}
 data=${2:-/tmp/bsds_train}            # bsds500 train+test
 val=${3:-../shared/data/bsds500/val}
 runs=${4:-runs}
@@ -37,5 +37,13 @@ case $queue in
     train jpeg_hrcnn_q10 hrcnn 10 10 --lr 1e-4
     train jpeg_hrcnn_q20 hrcnn 20 10 --lr 1e-4
     ;;
-  *) echo "queue a or b" >&2; exit 2 ;;
+  # Second round: the Q10 runs the targets are about go on at a lower learning rate (the
+  # schedule may change on resume; from the next step the rate is halved).
+  a2)
+    train jpeg_l4_q10 l4 10 25 --lr-halve-every 2000
+    ;;
+  b2)
+    train jpeg_l8_q10 l8 10 35 --lr-halve-every 1200
+    ;;
+  *) echo "queue a, b, a2 or b2" >&2; exit 2 ;;
 esac
