@@ -348,6 +348,8 @@ class BlockContextNet(nn.Module):
         self.residual = residual
         self.maps = max(maps)
         he_init_(self)
+        if residual:  # start near the identity: a He-scaled first correction kills ReLUs
+            _shrink_(layers[-1])
 
     def predict_blocks(self, context: torch.Tensor) -> torch.Tensor:
         """N x 3 x (H + 16) x (W + 16) context -> N x 3 x H x W (24x24 -> one 8x8 block)."""

@@ -2,9 +2,9 @@
 # The training runs behind the shipped JPEG post-filters (issue 5), as they were run on the
 # 2-core CPU machine: two queues side by side, one thread each, bf16, each run stopped by its
 # wall-time budget. Every command resumes its run when re-run (with a larger budget it
-# trains on). Usage: scripts/train-jpeg-networks.sh a|b|a2|b2 [TRAIN_DIR] [VAL_DIR] [RUNS_DIR]
+# trains on). Usage: scripts/train-jpeg-networks.sh a|b|a2|b2|a3 [TRAIN_DIR] [VAL_DIR] [RUNS_DIR]
 set -euo pipefail
-queue=${1:?queue a, b, a2 or b2}
+queue=${1:?queue a, b, a2, b2 or a3}
 data=${2:-/tmp/bsds_train}            # bsds500 train+test
 val=${3:-../shared/data/bsds500/val}
 runs=${4:-runs}
@@ -45,5 +45,11 @@ case $queue in
   b2)
     train jpeg_l8_q10 l8 10 35 --lr-halve-every 1200
     ;;
-  *) echo "queue a, b, a2 or b2" >&2; exit 2 ;;
+  # The first block-context Q20 run's ReLUs died (loss flat at the JPEG's own error from step
+  # 200): it was started again after the residual variant's init was made near-identity.
+  a3)
+    train jpeg_block_context_q20 block_context 20 8 --arch-config '{"residual": true}' --seed 1
+    train jpeg_l8_q10-60 l8 10:60:10 15 --lr-halve-every 1000
+    ;;
+  *) echo "queue a, b, a2, b2 or a3" >&2; exit 2 ;;
 esac

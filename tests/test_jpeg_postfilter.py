@@ -161,6 +161,19 @@ def test_block_context_predicts_blocks_from_their_neighbours() -> None:
                                   atol=1e-6)
 
 
+def test_residual_block_context_starts_near_the_identity() -> None:
+    """Its correction starts at a tenth of He scale: a full-scale one made a Q20 run's ReLUs
+    die in the first hundred steps (its loss then stayed at the JPEG's own error)."""
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        plain = build("block_context")(image)
+        torch.manual_seed(0)
+        correction = build("block_context", residual=True)(image) - image
+    assert correction.abs().mean() < 0.2 * plain.abs().mean()
+    assert correction.abs().max() > 0  # a correction all the same
+
+
 def test_conv_unit_training_recipe() -> None:
     model = build("conv_unit")
     assert model.adam_betas == (0.8, 0.999) and model.lr_factors == (1.0, 0.5, 0.1)
