@@ -316,6 +316,7 @@ def time_filter(entry: Any, decoded: np.ndarray, repeats: int,
         alignment,
         decode_tile,
         effective_precision,
+        jfif_luma,
         load_model,
         run_window,
         torch_threads,
@@ -332,7 +333,7 @@ def time_filter(entry: Any, decoded: np.ndarray, repeats: int,
         timed = {(h, w): seconds for h, w, seconds in known["windows"]}
     wanted = {(side, side) for side in (*WINDOW_SIDES, full) if side <= full}
     wanted |= set(main_windows(tile, radius, network_shapes(kind, image_shapes), align))
-    plane = decoded if kind == "rgb" else _luma(decoded)
+    plane = decoded if kind == "rgb" else jfif_luma(decoded)
     height, width = plane.shape[:2]
     canvas = np.pad(plane, ((0, max(0, full - height)), (0, max(0, full - width)), (0, 0)),
                     mode="symmetric")
@@ -351,19 +352,13 @@ def time_filter(entry: Any, decoded: np.ndarray, repeats: int,
             "seconds_per_mpx": timed[full, full] / (tile * tile) * 1e6}
 
 
-def _luma(rgb: np.ndarray) -> np.ndarray:
-    from postfilter.inference import rgb_to_ycbcr
-
-    return rgb_to_ycbcr(rgb)[..., :1].astype(np.float32)
-
-
 def _luma_round_trip(decoded: np.ndarray, payload: bytes, kind: str) -> None:
     """What a luma or DCT-domain filter does besides running its network."""
     from postfilter.dct import read_plane
-    from postfilter.inference import replace_luma
+    from postfilter.inference import jfif_luma, replace_luma
 
     height, width = decoded.shape[:2]
-    luma = read_plane(payload)[0] if kind == "dct" else _luma(decoded)[..., 0]
+    luma = read_plane(payload)[0] if kind == "dct" else jfif_luma(decoded)[..., 0]
     replace_luma(decoded, luma[:height, :width])
 
 

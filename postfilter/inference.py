@@ -303,6 +303,11 @@ def ycbcr_to_rgb(ycbcr: np.ndarray) -> np.ndarray:
     return (np.asarray(ycbcr, np.float64) - _CHROMA_OFFSET) @ _JFIF_YCBCR_TO_RGB.T
 
 
+def jfif_luma(rgb: np.ndarray) -> np.ndarray:
+    """HxWx3 RGB -> float32 HxWx1 JFIF luma, not rounded: what luma networks filter."""
+    return rgb_to_ycbcr(rgb)[..., :1].astype(np.float32)
+
+
 def _check_gray_or_rgb(image: np.ndarray) -> None:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
         raise RcodecError("post-filter input must be a uint8 numpy array")
@@ -335,7 +340,7 @@ def filter_luma(model: nn.Module, image: np.ndarray, tile: int | None = None, *,
     if image.ndim == 2 or image.shape[2] == 1:
         plane = image.reshape(image.shape[0], image.shape[1], 1)
     else:
-        plane = rgb_to_ycbcr(image)[..., :1].astype(np.float32)
+        plane = jfif_luma(image)
     luma = restore_array(model, plane, tile, precision=precision, threads=threads)[..., 0]
     return replace_luma(image, luma)
 
