@@ -55,3 +55,16 @@ def read_png16(path: Path) -> np.ndarray:
         out[y] = prior = row
     samples = out.astype(np.uint16).reshape(height, width * channels, 2)
     return ((samples[..., 0] << 8) | samples[..., 1]).reshape(height, width, channels)
+
+
+def sample_crops(folder: Path, box: tuple[int, int, int, int], count: int | None = None) -> Path:
+    """`folder` (created) holding the first `count` bundled photographs (all when None) as RGB
+    PNG crops to `box` (left, top, right, bottom): small inputs that keep a test quick."""
+    from PIL import Image
+
+    from rcodec.samples import sample_paths
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in sample_paths()[:count]:
+        Image.open(path).convert("RGB").crop(box).save(folder / f"{path.stem}.png")
+    return folder

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import safetensors.torch
 import torch
-from PIL import Image
+from helpers import sample_crops
 
 from optimize import job
 from optimize.cache import SweepCache
@@ -29,7 +29,6 @@ from postfilter.weights import read_metadata, save_weights
 from rcodec.cli import main
 from rcodec.errors import RcodecError
 from rcodec.images import write_png
-from rcodec.samples import sample_paths
 
 #: Columns of the sweep table that do not depend on timing (decode/encode seconds do).
 STABLE_COLUMNS = ("image", "codec", "quantizer", "filter", "bytes", "sse", "pixels", "psnr",
@@ -42,10 +41,7 @@ BITSTREAMS = 24
 @pytest.fixture(scope="module")
 def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three 64x48 crops of the bundled photographs: a sweep takes a few seconds."""
-    folder = tmp_path_factory.mktemp("images")
-    for path in sample_paths()[:3]:
-        Image.open(path).convert("RGB").crop((40, 40, 104, 88)).save(folder / path.name)
-    return folder
+    return sample_crops(tmp_path_factory.mktemp("images"), (40, 40, 104, 88), 3)
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import sample_crops
 from PIL import Image
 
 from codec.bpg import decode_bpg, encode_bpg
@@ -19,7 +20,6 @@ from postfilter import registry
 from rcodec import metrics
 from rcodec.cli import main
 from rcodec.errors import BudgetError
-from rcodec.samples import sample_paths
 
 FAST_BPG = CodecSpec("bpg", (("level", 1),))
 
@@ -27,10 +27,7 @@ FAST_BPG = CodecSpec("bpg", (("level", 1),))
 @pytest.fixture(scope="module")
 def images(tmp_path_factory) -> Path:
     """Five small photographs: the bundled samples cropped to keep the sweep quick."""
-    folder = tmp_path_factory.mktemp("images")
-    for path in sample_paths():
-        Image.open(path).convert("RGB").crop((40, 40, 200, 160)).save(folder / path.name)
-    return folder
+    return sample_crops(tmp_path_factory.mktemp("images"), (40, 40, 200, 160))
 
 
 @pytest.fixture(scope="module")

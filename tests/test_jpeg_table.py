@@ -5,20 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from helpers import sample_crops
 
 from postfilter.jpeg_table import Network, compare, markdown
 from postfilter.models import build
 from rcodec.cli import main
-from rcodec.samples import sample_paths
 
 
 @pytest.fixture(scope="module")
 def val(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("val")
-    for path in sample_paths()[:2]:
-        Image.open(path).convert("RGB").crop((0, 0, 96, 64)).save(folder / path.name)
-    return folder
+    return sample_crops(tmp_path_factory.mktemp("val"), (0, 0, 96, 64), 2)
 
 
 def test_distorted_and_network_rows(val: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import sample_crops
 from PIL import Image
 
 from optimize.table import read_sweep
@@ -80,10 +81,7 @@ JPEG_DEFAULTS = [e for e in ENTRIES if e.codec == "jpeg" and e.default]
 def test_jpeg_compress_with_the_default_networks_decodes_to_the_plan(tmp_path: Path) -> None:
     """JPEG's default networks are sweep candidates; the files compress writes decode, through
     the network each names, to exactly the error the plan predicted."""
-    images = tmp_path / "images"
-    images.mkdir()
-    for path in sample_paths()[:3]:
-        Image.open(path).convert("RGB").crop((0, 0, 160, 120)).save(images / f"{path.stem}.png")
+    images = sample_crops(tmp_path / "images", (0, 0, 160, 120), 3)
     out, decoded, table = tmp_path / "out", tmp_path / "decoded", tmp_path / "sweep.csv"
     common = ["--codec", "jpeg", "--qps", "10:30:10", "--jobs", "1", "--cache",
               str(tmp_path / "cache")]
