@@ -47,6 +47,7 @@ BEST = "best.safetensors"
 LOG = "log.csv"
 REPORT = "report.json"
 LOG_COLUMNS = ("step", "loss", "lr", "val_psnr", "val_psnr_codec")
+DEFAULT_LR_HALVE_EVERY = 100_000
 
 #: Config fields that may change when a run is resumed: all but the learning-rate schedule
 #: leave what is learnt unchanged; the schedule may change so that a run that has stopped
@@ -70,7 +71,8 @@ class TrainConfig:
     batch_size: int = 16
     crop: int = 96
     lr: float = 1e-3
-    lr_halve_every: int = 100_000
+    #: None: the resumed run's own period (DEFAULT_LR_HALVE_EVERY for a new run).
+    lr_halve_every: int | None = None
     max_steps: int = 300_000
     val_every: int = 1_000
     patience: int = 10
@@ -115,6 +117,9 @@ class RunState:
     best_val_psnr: float = -math.inf
     best_step: int = 0
     bad_validations: int = 0
+    #: The learning-rate period the run last trained with: a resume that names none keeps it
+    #: (None in checkpoints written before it was recorded).
+    lr_halve_every: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -127,7 +132,12 @@ class RunState:
         return cls(step=int(data["step"]),
                    best_val_psnr=-math.inf if best is None else float(best),
                    best_step=int(data.get("best_step", 0)),
-                   bad_validations=int(data.get("bad_validations", 0)))
+                   bad_validations=int(data.get("bad_validations", 0)),
+                   lr_halve_every=_int_or_none(data.get("lr_halve_every")))
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -148,7 +158,7 @@ def learning_rate(config: TrainConfig, step: int,
     An architecture with its own schedule (`lr_factors` of the model, e.g. the conv-unit
     net's 1, 0.5, 0.1) gets config.lr x factors[k] in the k-th period of `lr_halve_every`
     steps, the last factor thereafter."""
-    period = (step - 1) // config.lr_halve_every
+    period = (step - 1) // (config.lr_halve_every or DEFAULT_LR_HALVE_EVERY)
     if factors:
         return config.lr * factors[min(period, len(factors) - 1)]
     return config.lr * 0.5 ** period
@@ -369,6 +379,10 @@ def train(config: TrainConfig) -> Path:
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=betas)
     loss_function = edge_emphasised_loss if config.edge_loss else F.mse_loss
     run = load_checkpoint(out_dir, model, optimizer, config) or RunState()
+    if config.lr_halve_every is None:
+        config = dataclasses.replace(
+            config, lr_halve_every=run.lr_halve_every or DEFAULT_LR_HALVE_EVERY)
+    run.lr_halve_every = config.lr_halve_every
     log = CsvLog(out_dir / LOG, run.step)
     codec_psnr = evaluate(None, val_pairs)["psnr"]
 

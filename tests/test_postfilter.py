@@ -321,6 +321,11 @@ def test_training_writes_outputs_and_resumes(tmp_path: Path) -> None:
     rates = {int(r["step"]): float(r["lr"]) for r in read_log(out / "log.csv")}
     assert rates[20] == pytest.approx(1e-3)  # logged before the change
     assert rates[21] == pytest.approx(1e-3 / 4)  # third period of 10 steps
+    # A resume that names no schedule keeps the one the run last trained with.
+    train(TrainConfig(**base, out_dir=str(out), max_steps=31))
+    rates = {int(r["step"]): float(r["lr"]) for r in read_log(out / "log.csv")}
+    assert rates[26] == pytest.approx(1e-3 / 4) and rates[31] == pytest.approx(1e-3 / 8)
+    assert json.loads((out / "state.json").read_text())["lr_halve_every"] == 10
 
 
 def test_bf16_training_learns_and_is_part_of_the_run_identity(tmp_path: Path) -> None:

@@ -29,7 +29,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--crop", type=int, default=96)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--lr-halve-every", type=int, default=100_000, help="steps")
+    parser.add_argument("--lr-halve-every", type=int,
+                        help="halve the rate every this many steps, counted from step 1 "
+                             "(default: 100,000, or the period the resumed run last used)")
     parser.add_argument("--steps", type=int, default=300_000, help="stop after this many steps")
     parser.add_argument("--val-every", type=int, default=1000)
     parser.add_argument("--checkpoint-every", type=int, default=500)
