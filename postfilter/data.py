@@ -268,8 +268,18 @@ class PairDataset(Dataset):
 
     def batch(self, size: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """`size` items, drawn uniformly with replacement, stacked to N x 3 x crop x crop."""
+        return self.labelled_batch(size, rng)[:2]
+
+    def labelled_batch(self, size: int, rng: np.random.Generator,
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`batch` plus each item's quantizer (float32, N), for quantizer-conditioned nets."""
         items = [self.sample(int(i), rng) for i in rng.integers(0, len(self), size)]
-        return torch.stack([a for a, _ in items]), torch.stack([b for _, b in items])
+        return (torch.stack([a for a, _ in items]), torch.stack([b for _, b in items]),
+                torch.full((size,), float(self.quantizer)))
+
+    def validation_quantizers(self) -> list[int]:
+        """The quantizer of each validation item."""
+        return [self.quantizer] * len(self.pairs)
 
     def rgb_mean(self) -> list[float]:
         """Per-channel mean of the original images in [0, 1], over all their pixels."""
@@ -321,11 +331,23 @@ class PairMix:
         return sum(s.encoded for s in self.sets)
 
     def batch(self, size: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        items = []
+        return self.labelled_batch(size, rng)[:2]
+
+    def labelled_batch(self, size: int, rng: np.random.Generator,
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`batch` plus each item's quantizer (float32, N)."""
+        items, quantizers = [], []
         for k in rng.integers(0, len(self.sets), size):
             pairs = self.sets[int(k)]
             items.append(pairs.sample(int(rng.integers(0, len(pairs))), rng))
-        return torch.stack([a for a, _ in items]), torch.stack([b for _, b in items])
+            quantizers.append(float(pairs.quantizer))
+        return (torch.stack([a for a, _ in items]), torch.stack([b for _, b in items]),
+                torch.tensor(quantizers))
+
+    def validation_quantizers(self) -> list[int]:
+        """The quantizer of each validation item (image i at quantizer i mod n)."""
+        count = len(self.sets[0].pairs)
+        return [self.sets[i % len(self.sets)].quantizer for i in range(count)]
 
     def rgb_mean(self) -> list[float]:
         return self.sets[0].rgb_mean()  # the originals are the same at every quantizer

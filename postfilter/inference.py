@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from postfilter.models import build, receptive_radius
+from postfilter.models import build, is_conditioned, receptive_radius
 from postfilter.registry import ModelEntry
 from postfilter.weights import load_weights
 from rcodec.errors import RcodecError
@@ -133,9 +133,10 @@ def _check_rgb(rgb: np.ndarray) -> None:
 
 
 def run_window(model: nn.Module, window: np.ndarray, device: torch.device,
-               precision: Precision) -> np.ndarray:
+               precision: Precision, quantizer: float | None = None) -> np.ndarray:
     """The model on one HxWxC window (uint8, or float on the 0..255 scale); float32 HxWxC'
-    on the 0..255 scale. (Callers hold torch.inference_mode and the thread count.)"""
+    on the 0..255 scale. `quantizer`: what a conditioned model is told the image was coded
+    at. (Callers hold torch.inference_mode and the thread count.)"""
     # HxWxC memory viewed as 1xCxHxW is already channels_last. (A copy: torch wants the
     # array writable, and the caller's may not be.)
     x = torch.from_numpy(np.array(window, copy=True)).permute(2, 0, 1).unsqueeze(0)
@@ -143,29 +144,30 @@ def run_window(model: nn.Module, window: np.ndarray, device: torch.device,
     x = x.contiguous(memory_format=torch.channels_last)
     with torch.autocast(device_type=device.type, dtype=torch.bfloat16,
                         enabled=precision == "bf16"):
-        y = model(x)
+        y = model(x, quantizer) if is_conditioned(model) else model(x)
     y = y.float().mul_(255.0)
     return y[0].permute(1, 2, 0).to("cpu").numpy()
 
 
 def restore(model: nn.Module, rgb_uint8: np.ndarray, tile: int | None = None,
             max_memory: int | None = None, *, precision: Precision = "fp32",
-            threads: int | None = None) -> np.ndarray:
+            threads: int | None = None, quantizer: float | None = None) -> np.ndarray:
     """The model's output for an HxWx3 uint8 image: float32 HxWx3 on 0..255, not clamped.
 
     `tile`: output tile side for overlap-save tiling; None lets the memory budget decide
     (whole image when its activations fit in `max_memory` bytes, default DEFAULT_MAX_MEMORY,
     else the largest tile that fits). Either way the result equals whole-image inference up
     to float rounding (<= 1e-4 here). `threads`: intra-op threads (default: available cores).
+    `quantizer`: the image's quantizer, for a model conditioned on it.
     """
     _check_rgb(rgb_uint8)
     return restore_array(model, rgb_uint8, tile, max_memory, precision=precision,
-                         threads=threads)
+                         threads=threads, quantizer=quantizer)
 
 
 def restore_array(model: nn.Module, image: np.ndarray, tile: int | None = None,
                   max_memory: int | None = None, *, precision: Precision = "fp32",
-                  threads: int | None = None) -> np.ndarray:
+                  threads: int | None = None, quantizer: float | None = None) -> np.ndarray:
     """`restore` for any HxWxC input the model takes (C = 1 for luma and DCT-domain
     networks), uint8 or float on the 0..255 scale: float32 HxWxC' on 0..255, not clamped.
 
@@ -189,7 +191,8 @@ def restore_array(model: nn.Module, image: np.ndarray, tile: int | None = None,
         with torch_threads(threads), torch.inference_mode():
             for (y0, y1, x0, x1), (wy0, wy1, wx0, wx1) in tile_windows(
                     height, width, tile, radius, alignment(model)):
-                result = run_window(model, image[wy0:wy1, wx0:wx1], device, precision)
+                result = run_window(model, image[wy0:wy1, wx0:wx1], device, precision,
+                                    quantizer)
                 if out is None:
                     out = np.empty((height, width, result.shape[2]), np.float32)
                 out[y0:y1, x0:x1] = result[y0 - wy0 : y1 - wy0, x0 - wx0 : x1 - wx0]

@@ -15,6 +15,7 @@ from torch import nn
 from postfilter.jpeg_models import JPEG_ARCHITECTURES
 from postfilter.layers import ResidualBlock, conv, selu_init_
 from postfilter.layers import receptive_radius as _radius
+from postfilter.unet import UNetSelu
 from rcodec.errors import RcodecError
 
 #: Scale of the residual branches and of the global shortcut (EDSR's res_scale).
@@ -67,6 +68,9 @@ ARCHITECTURES: dict[str, tuple[Callable[..., nn.Module], dict[str, Any]]] = {
     "C": (EdsrSelu, {"blocks": 32, "maps": 48}),  # 1,353,603
     "M": (EdsrSelu, {"blocks": 8, "maps": 48}),  # CPU-friendly, medium
     "S": (EdsrSelu, {"blocks": 4, "maps": 32}),  # CPU-friendly, small
+    # Multi-scale (postfilter/unet.py): widths 32-64-128-192 at full, 1/2, 1/4, 1/8 size.
+    "unet": (UNetSelu, {}),
+    "UQ": (UNetSelu, {"conditioned": True}),  # told the QP: one net for a QP range
 }
 # The JPEG artifact-removal networks of the literature (postfilter/jpeg_models.py).
 ARCHITECTURES.update(JPEG_ARCHITECTURES)
@@ -102,6 +106,11 @@ def receptive_radius(model: nn.Module) -> int:
     """Pixels each side that influence one output pixel: (k - 1) / 2 summed over the longest
     path of convolutions (l 3x3 convs give l), counted from the module structure."""
     return _radius(model)
+
+
+def is_conditioned(model: nn.Module) -> bool:
+    """Whether the network takes the quantizer as a second argument (postfilter/unet.py)."""
+    return bool(getattr(model, "conditioned", False))
 
 
 def parameter_count(model: nn.Module) -> int:

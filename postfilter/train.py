@@ -26,7 +26,14 @@ from torch import nn
 from postfilter.data import pair_source
 from postfilter.inference import restore_array, to_uint8, torch_threads
 from postfilter.losses import edge_emphasised_loss
-from postfilter.models import accepts, build, input_kind, parameter_count, receptive_radius
+from postfilter.models import (
+    accepts,
+    build,
+    input_kind,
+    is_conditioned,
+    parameter_count,
+    receptive_radius,
+)
 from postfilter.weights import (
     parse_safetensors,
     read_metadata,
@@ -318,18 +325,22 @@ class CsvLog:
 ValItem = tuple[np.ndarray, ...]
 
 
-def evaluate(model: nn.Module | None, pairs: list[ValItem]) -> dict[str, float]:
+def evaluate(model: nn.Module | None, pairs: list[ValItem],
+             quantizers: list[int] | None = None) -> dict[str, float]:
     """Quality of the filtered (or, for None, unfiltered) images: pooled PSNR (the CLIC way:
     squared error over the whole set), mean MS-SSIM, and the mean of per-image PSNR and
-    PSNR-B (the JPEG artifact-removal literature's way, shared/JPEG-NOTES.md)."""
+    PSNR-B (the JPEG artifact-removal literature's way, shared/JPEG-NOTES.md).
+    `quantizers`: each item's, told to a quantizer-conditioned model."""
     total_sse, samples, ssims, psnrs, psnr_bs = 0, 0, [], [], []
-    for item in pairs:
+    for index, item in enumerate(pairs):
         net_input, decoded, original = item if len(item) == 3 else (item[0], *item)
         if model is None:
             output = decoded
         else:
+            quantizer = None if quantizers is None else quantizers[index]
             # A DCT-domain input covers whole blocks: crop the output to the image.
-            restored = restore_array(model, net_input, threads=torch.get_num_threads())
+            restored = restore_array(model, net_input, threads=torch.get_num_threads(),
+                                     quantizer=quantizer)
             output = to_uint8(restored[: original.shape[0], : original.shape[1]])
         total_sse += metrics.sse(output, original)
         samples += original.size
@@ -367,6 +378,7 @@ def train(config: TrainConfig) -> Path:
                           crop=8 if channels == "dct" else 1, cache_dir=cache,
                           downscale=config.downscale, augment=False, channels=channels)
     val_pairs = val_set.validation_items(config.val_crop)
+    val_quantizers = val_set.validation_quantizers()
 
     torch.manual_seed(config.seed)
     extra = {"rgb_mean": train_set.rgb_mean()} if accepts(config.arch, "rgb_mean") else {}
@@ -403,10 +415,12 @@ def train(config: TrainConfig) -> Path:
                 group["lr"] = lr
             model.train()
             rng = np.random.default_rng([config.seed, run.step])
+            inputs, targets, quantizers = train_set.labelled_batch(config.batch_size, rng)
             inputs, targets = (t.to(device).contiguous(memory_format=torch.channels_last)
-                               for t in train_set.batch(config.batch_size, rng))
+                               for t in (inputs, targets))
             with torch.autocast(device.type, torch.bfloat16, enabled=config.precision == "bf16"):
-                outputs = model(inputs)
+                outputs = (model(inputs, quantizers.to(device)) if is_conditioned(model)
+                           else model(inputs))
             loss = loss_function(outputs.float(), targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -419,7 +433,7 @@ def train(config: TrainConfig) -> Path:
                                                     and time.monotonic() >= deadline)
             val_psnr = None
             if run.step % config.val_every == 0 or last:
-                val_psnr = evaluate(model, val_pairs)["psnr"]
+                val_psnr = evaluate(model, val_pairs, val_quantizers)["psnr"]
                 if val_psnr > run.best_val_psnr:
                     run.best_val_psnr, run.best_step, run.bad_validations = val_psnr, run.step, 0
                     save_weights(model, out_dir / BEST,
@@ -438,18 +452,19 @@ def train(config: TrainConfig) -> Path:
     best_path = out_dir / BEST
     if not best_path.is_file():  # e.g. max_steps 0: the initial weights are the best known
         save_weights(model, best_path, metadata={"step": str(run.step)})
-    write_report(out_dir, config, run, val_pairs, device)
+    write_report(out_dir, config, run, val_pairs, val_quantizers, device)
     return best_path
 
 
 def write_report(out_dir: Path, config: TrainConfig, run: RunState,
-                 val_pairs: list[ValItem], device: torch.device) -> Path:
+                 val_pairs: list[ValItem], val_quantizers: list[int],
+                 device: torch.device) -> Path:
     """report.json: validation quality of the best weights against the unfiltered codec."""
     model = build(config.arch, **config.arch_config)
     data = (out_dir / BEST).read_bytes()
     model.load_state_dict(parse_safetensors(data, out_dir / BEST), strict=True)
     model.to(device)
-    filtered, codec = evaluate(model, val_pairs), evaluate(None, val_pairs)
+    filtered, codec = evaluate(model, val_pairs, val_quantizers), evaluate(None, val_pairs)
     report = {
         "arch": config.arch, "arch_config": config.arch_config,
         "params": parameter_count(model), "receptive_radius": receptive_radius(model),

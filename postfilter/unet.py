@@ -1,0 +1,129 @@
+"""A multi-scale post-filter: a small U-Net of SELU residual blocks, optionally told the QP.
+
+EDSR-style nets (postfilter/models.py) spend every multiply at full resolution, so their
+receptive field grows by one pixel per convolution. Here each level halves the resolution
+and may double the width: a 3x3 convolution at level k sees 2^k times further for the same
+cost per input pixel, and the lower levels carry most of the parameters. HEVC's artefacts
+(block edges up to 64 pixels apart, ringing, flattened texture) reach further than an
+8-block EDSR sees, which is what the lower levels are for.
+
+A conditioned net (`conditioned=True`) also takes the quantizer the image was coded at, as
+one constant input plane (FFDNet's noise-level map): one network then serves a whole
+quantizer range and knows how strong the coding was instead of guessing it from the pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from postfilter.layers import ResidualBlock, conv, selu_init_
+from postfilter.layers import receptive_radius as _radius
+from rcodec.errors import RcodecError
+
+#: Scale of the residual branches and of the output (as EdsrSelu's).
+RES_SCALE = 0.1
+
+
+class UNetSelu(nn.Module):
+    """U-Net restoration net: level k works at 1 / 2^k resolution with widths[k] maps and
+    blocks[k] SELU residual blocks on the way down and (but the lowest) on the way up.
+
+    Down: 2x2 convolution with stride 2; up: 2x2 transposed convolution with stride 2, added
+    to the skip of the same level. Output = input + 0.1 * tail(features). Inputs of any size
+    are padded (edge replicated) to a multiple of the total stride and cropped back.
+    """
+
+    input_kind = "rgb"
+
+    def __init__(self, widths: Sequence[int] = (32, 64, 128, 192),
+                 blocks: Sequence[int] = (1, 2, 2, 4), conditioned: bool = False,
+                 quantizer_centre: float = 40.0, quantizer_scale: float = 10.0,
+                 rgb_mean: Sequence[float] = (0.5, 0.5, 0.5)) -> None:
+        super().__init__()
+        widths, blocks = [int(w) for w in widths], [int(b) for b in blocks]
+        if len(widths) != len(blocks) or len(widths) < 1 or min(widths) < 1 or min(blocks) < 0:
+            raise RcodecError(f"bad UNetSelu size: widths {widths}, blocks {blocks}")
+        if quantizer_scale <= 0:
+            raise RcodecError(f"quantizer_scale must be positive, got {quantizer_scale}")
+        self.widths, self.blocks = widths, blocks
+        self.conditioned = bool(conditioned)
+        self.quantizer_centre, self.quantizer_scale = float(quantizer_centre), float(
+            quantizer_scale)
+        self.register_buffer("rgb_mean",
+                             torch.tensor(list(rgb_mean), dtype=torch.float32).view(1, 3, 1, 1))
+        self.head = conv(3 + self.conditioned, widths[0], 3)
+        self.down_blocks = nn.ModuleList(_blocks(w, b) for w, b in zip(widths, blocks,
+                                                                        strict=True))
+        self.downs = nn.ModuleList(nn.Conv2d(a, b, 2, stride=2)
+                                   for a, b in zip(widths, widths[1:], strict=False))
+        self.ups = nn.ModuleList(nn.ConvTranspose2d(b, a, 2, stride=2)
+                                 for a, b in zip(widths, widths[1:], strict=False))
+        self.up_blocks = nn.ModuleList(_blocks(w, b) for w, b in zip(widths[:-1], blocks[:-1],
+                                                                      strict=True))
+        self.tail = conv(widths[0], 3, 3)
+        selu_init_(self)
+        with torch.no_grad():  # LeCun normal for the transposed convs too (fan-in = in maps)
+            for up in self.ups:
+                nn.init.normal_(up.weight, 0.0, math.sqrt(1.0 / up.in_channels))
+                nn.init.zeros_(up.bias)
+
+    def forward(self, x: torch.Tensor, quantizer: torch.Tensor | float | None = None,
+                ) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        stride = self.alignment()
+        pad_h, pad_w = -height % stride, -width % stride
+        padded = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else x
+        features = self.head(self._net_input(padded, quantizer))
+        skips = []
+        for level, block in enumerate(self.down_blocks):
+            features = block(features)
+            if level < len(self.downs):
+                skips.append(features)
+                features = self.downs[level](features)
+        for level in reversed(range(len(self.ups))):
+            features = self.up_blocks[level](self.ups[level](features) + skips[level])
+        out = padded + RES_SCALE * self.tail(features)
+        return out[..., :height, :width]
+
+    def _net_input(self, x: torch.Tensor, quantizer: torch.Tensor | float | None,
+                   ) -> torch.Tensor:
+        """x minus the RGB mean, plus the normalised quantizer plane for a conditioned net."""
+        centred = x - self.rgb_mean
+        if not self.conditioned:
+            return centred
+        if quantizer is None:
+            raise RcodecError("this post-filter is conditioned on the quantizer: give it")
+        q = torch.as_tensor(quantizer, dtype=x.dtype, device=x.device).reshape(-1, 1, 1, 1)
+        plane = ((q - self.quantizer_centre) / self.quantizer_scale).expand(
+            x.shape[0], 1, *x.shape[-2:])
+        return torch.cat([centred, plane.to(centred.dtype)], dim=1)
+
+    def alignment(self) -> int:
+        """Total stride: tile windows start on multiples of it."""
+        return 2 ** (len(self.widths) - 1)
+
+    def receptive_radius(self) -> int:
+        """An upper bound over the deepest path: a 3x3 conv at level k reaches 2^k input
+        pixels further; a 2x2 down or up step at most 2^(k+1) (counted generously, since
+        the tiled decode only needs a bound)."""
+        radius = _radius(self.head) + _radius(self.tail)
+        for level, block in enumerate(self.down_blocks):
+            scale = 2 ** level
+            radius += scale * _radius(block)
+            if level < len(self.ups):
+                radius += 2 * (2 * scale) + scale * _radius(self.up_blocks[level])
+        return radius
+
+    def widest(self) -> int:
+        """Widest activation, in full-resolution channel equivalents (level k holds
+        widths[k] maps at a 4^k-th of the pixels); the level-0 maps plus a skip dominate."""
+        return max(w / 4 ** k for k, w in enumerate(self.widths)).__ceil__() * 2
+
+
+def _blocks(maps: int, count: int) -> nn.Sequential:
+    return nn.Sequential(*(ResidualBlock(maps, nn.SELU(), RES_SCALE) for _ in range(count)))
