@@ -13,13 +13,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import _bootstrap  # noqa: F401  (must precede the project imports)
-
-from optimize import job
-from optimize.cache import default_cache_root
-from optimize.sweep import CodecSpec, SweepRequest, parse_quantizers, run_sweep
-from rcodec.images import list_images
+from rcodec.codec.images import list_images
 from rcodec.metrics import pooled_psnr
+from rcodec.optimize import job
+from rcodec.optimize.cache import default_cache_root
+from rcodec.optimize.sweep import CodecSpec, SweepRequest, parse_quantizers, run_sweep
 
 
 def main() -> None:

@@ -17,11 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import _bootstrap  # noqa: F401  (must precede the project imports)
 from PIL import Image
 
 from rcodec.cli import main as rcodec
-from rcodec.images import list_images
+from rcodec.codec.images import list_images
 
 WIDTH, HEIGHT = 768, 512
 

@@ -13,13 +13,12 @@ import statistics
 import time
 from pathlib import Path
 
-import _bootstrap  # noqa: F401  (must precede the project imports)
 import numpy as np
 from PIL import Image
 
-from codec import bpg
-from codec import bpg_pixels as px
-from codec.hevc import x265_encode
+from rcodec.codec import bpg
+from rcodec.codec import bpg_pixels as px
+from rcodec.codec.hevc import x265_encode
 
 DEFAULT_IMAGE = Path(__file__).parent.parent / "tests" / "data" / "bpg" / "coffee768x512.png"
 

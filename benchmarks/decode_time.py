@@ -17,11 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import _bootstrap  # noqa: F401  (must precede the project imports)
-
-from optimize.cache import default_cache_root
 from rcodec.cli import main as rcodec
-from rcodec.images import list_images
+from rcodec.codec.images import list_images
+from rcodec.optimize.cache import default_cache_root
 
 
 def main() -> None:

@@ -8,11 +8,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import _bootstrap  # noqa: F401  (must precede the project imports)
-
-from challenge.table import qp_table
-from optimize.cache import default_cache_root
-from postfilter import registry
+from rcodec.challenge.table import qp_table
+from rcodec.optimize.cache import default_cache_root
+from rcodec.postfilter import registry
 
 
 def main() -> None:
@@ -23,7 +21,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=-1)
     parser.add_argument("--cache", type=Path, default=default_cache_root())
     args = parser.parse_args()
-    table = qp_table(args.images, args.qps, "all", args.level, args.cache, args.jobs)
+    table = qp_table(args.images, args.qps, "all", {"level": args.level}, args.cache, args.jobs)
     print(f"{table['images']} images; pooled PSNR (dB) / mean MS-SSIM")
     for entry in registry.load_registry():
         if entry.codec == "bpg":

@@ -19,9 +19,9 @@ CHILD = r"""
 import json, resource, sys, time
 import numpy as np, torch
 sys.path.insert(0, {root!r})
-from postfilter.inference import (DEFAULT_TILE, restore, run_window, tile_windows,
+from rcodec.postfilter.inference import (DEFAULT_TILE, restore, run_window, tile_windows,
                                   torch_threads)
-from postfilter.models import build, receptive_radius
+from rcodec.postfilter.models import build, receptive_radius
 arch, windows, precision = {arch!r}, {windows}, {precision!r}
 model = build(arch).eval().to(memory_format=torch.channels_last)
 rng = np.random.default_rng(0)

@@ -10,11 +10,10 @@ from __future__ import annotations
 import argparse
 import time
 
-import _bootstrap  # noqa: F401  (must precede the project imports)
 import numpy as np
 
-from optimize.plan import Candidates, budget_bytes_for_bpp, solve
 from rcodec.errors import RcodecError
+from rcodec.optimize.plan import Candidates, budget_bytes_for_bpp, solve
 
 QUANTIZERS = 5
 # Post-filters: fraction of sse removed and decode seconds per megapixel (filter 0 is "none").

@@ -15,15 +15,14 @@ import functools
 import time
 from pathlib import Path
 
-import _bootstrap  # noqa: F401  (must precede the project imports)
 import numpy as np
 
-from optimize.cache import SweepCache, default_cache_root
-from optimize.sweep import CodecSpec, ImageSweeper
-from postfilter import registry
-from postfilter.inference import apply_filter
-from rcodec.images import list_images
+from rcodec.codec.images import list_images
 from rcodec.metrics import pooled_psnr, sse
+from rcodec.optimize.cache import SweepCache, default_cache_root
+from rcodec.optimize.sweep import CodecSpec, ImageSweeper
+from rcodec.postfilter import registry
+from rcodec.postfilter.inference import apply_filter
 
 Triple = tuple[np.ndarray, bytes, np.ndarray]  # original, payload, decoded
 

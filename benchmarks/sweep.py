@@ -12,11 +12,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import _bootstrap  # noqa: F401  (must precede the project imports)
 from PIL import Image
 
-from optimize.sweep import CodecSpec, SweepRequest, parse_quantizers, run_sweep
-from rcodec.samples import sample_paths
+from rcodec.codec.samples import sample_paths
+from rcodec.optimize.sweep import CodecSpec, SweepRequest, parse_quantizers, run_sweep
 
 
 def make_photos(folder: Path, count: int) -> list[Path]:

@@ -15,18 +15,18 @@ from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 
-from postfilter.registry import ModelEntry
 from rcodec.errors import RcodecError
 from rcodec.fileio import atomic_write_text
+from rcodec.postfilter.registry import ModelEntry
 
 #: Top-level packages of this project.
-PROJECT_PACKAGES = ("codec", "postfilter", "rcodec", "challenge")
+PROJECT_PACKAGES = ("rcodec",)
 
-ENTRY_MODULE = "challenge.decoder_main"
+ENTRY_MODULE = "rcodec.challenge.decoder_main"
 
 LAUNCHER = '''"""Decode this submission's images: python decode.py [INPUT ...] [-o OUT_DIR].
 
-Without INPUT it decodes ../images. See lib/challenge/decoder_main.py.
+Without INPUT it decodes ../images. See lib/rcodec/challenge/decoder_main.py.
 """
 import sys
 from pathlib import Path
@@ -34,9 +34,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "lib"))
 
-from challenge import decoder_main  # noqa: E402
+try:
+    from rcodec.challenge import decoder_main
+except ImportError as error:
+    sys.exit(f"decode: error: the modules in {HERE / 'lib'} are incomplete or not from this "
+             f"decoder ({error})")
 
-for module in ("challenge", "codec", "postfilter", "rcodec"):
+for module in ("rcodec", "rcodec.challenge", "rcodec.codec", "rcodec.postfilter"):
     origin = Path(sys.modules[module].__file__ or "").resolve() if module in sys.modules else HERE
     if HERE not in origin.parents:
         sys.exit(f"decode: error: {module} was imported from {origin}, not from this decoder")
@@ -45,7 +49,7 @@ sys.exit(decoder_main.main(default_input=HERE.parent / "images"))
 
 _PROBE = """
 import json, sys
-import {entry}, postfilter.inference, postfilter.dct  # (the DCT-domain decode imports it lazily)
+import {entry}, rcodec.postfilter.inference, rcodec.postfilter.dct  # (loaded on first use)
 mods = {{}}
 for name, module in list(sys.modules.items()):
     mods[name] = getattr(module, "__file__", None)
@@ -106,9 +110,9 @@ def write_decoder(target: Path, networks: Iterable[ModelEntry]) -> dict:
         destination = lib / relative
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, destination)
-    weights_dir = lib / "postfilter" / "weights"
+    weights_dir = lib / "rcodec" / "postfilter" / "weights"
     weights_dir.mkdir(parents=True, exist_ok=True)
-    shipped = resources.files("postfilter").joinpath("weights")
+    shipped = resources.files("rcodec.postfilter").joinpath("weights")
     used = sorted(networks, key=lambda entry: entry.selector)
     for entry in used:
         source = Path(str(shipped.joinpath(entry.weights)))

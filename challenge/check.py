@@ -17,11 +17,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from challenge.pack import DECODER, IMAGES, REPORT, submission_bytes
+from rcodec.challenge.pack import DECODER, IMAGES, REPORT, submission_bytes
+from rcodec.codec.images import image_paths
 from rcodec.errors import RcodecError
-from rcodec.images import list_images
 
 DEFAULT_MEMORY_LIMIT = 8 * 2**30
 DEFAULT_TIME_LIMIT = 3600.0
@@ -92,7 +93,7 @@ def _last_line(text: str) -> str:
     return text.splitlines()[-1] if text else "no message"
 
 
-def check(sub_dir: Path, images_dir: Path, cap: int | None = None,
+def check(sub_dir: Path, images: Path | Sequence[Path], cap: int | None = None,
           memory_limit: int = DEFAULT_MEMORY_LIMIT, time_limit: float = DEFAULT_TIME_LIMIT,
           decoded_dir: Path | None = None) -> list[Rule]:
     """Check every rule; the decoded PNGs go to `decoded_dir` (default: a temporary folder)."""
@@ -101,7 +102,7 @@ def check(sub_dir: Path, images_dir: Path, cap: int | None = None,
     sub_dir = Path(sub_dir)
     if not sub_dir.is_dir():
         raise RcodecError(f"{sub_dir}: no such submission folder")
-    originals = list_images(images_dir)
+    originals = image_paths(images)
     rules = []
     if cap is None:
         try:
@@ -136,7 +137,7 @@ def check(sub_dir: Path, images_dir: Path, cap: int | None = None,
 def _check_outputs(originals: list[Path], out_dir: Path) -> Rule:
     from PIL import Image
 
-    from rcodec.images import image_shape
+    from rcodec.codec.images import image_shape
 
     problems = []
     for original in originals:

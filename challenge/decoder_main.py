@@ -14,10 +14,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from rcodec.codec.images import read_bytes, write_png
 from rcodec.errors import RcodecError, in_file
-from rcodec.fileio import read_bytes
-from rcodec.images import write_png
-from rcodec.pipeline import decode_bytes
+from rcodec.postfilter.pipeline import decode_bytes
 from rcodec.units import size_argument
 
 CONTAINER_SUFFIX = ".rcb"

@@ -15,16 +15,17 @@ import dataclasses
 import json
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from optimize import job
-from optimize.sweep import SweepRequest
-from optimize.table import plan_rows, plan_summary
-from postfilter import registry
+from rcodec.challenge.bundle import write_decoder
+from rcodec.codec.images import image_paths, image_shape
 from rcodec.errors import BudgetError, RcodecError
 from rcodec.fileio import atomic_write_text
-from rcodec.images import list_images
+from rcodec.optimize import job
+from rcodec.optimize.sweep import SweepRequest
+from rcodec.optimize.table import plan_rows, plan_summary
+from rcodec.postfilter import registry
 
 REPORT = "report.json"
 IMAGES = "images"
@@ -53,18 +54,20 @@ def _report(rows: list[dict], plan, cap: int, reserve: int, budget: job.Budget,
                 "mean_ms_ssim", "decode_seconds")},
             "solver": {key: summary[key] for key in ("solver", "status", "gap",
                                                      "solve_seconds")},
+            # The options given, not every default: the report's bytes count against the cap.
             "codec": {"name": request.codec.name, "options": dict(request.codec.options)},
             "filters": [spec.name for spec in request.filters],
             "decoder": decoder, "versions": job.versions(),
             "plan": {"columns": PLAN_COLUMNS, "rows": chosen}}
 
 
-def pack(images_dir: Path, sub_dir: Path, budget: job.Budget, request: SweepRequest,
-         cache_root: Path, jobs: int = -1, backend: str | None = None, solver: str = "auto",
-         progress: Callable[[int], None] | None = None, time_limit: float = 60.0) -> dict:
+def pack(images: Path | Sequence[Path], sub_dir: Path, budget: job.Budget,
+         request: SweepRequest, cache_root: Path, jobs: int = -1, backend: str | None = None,
+         solver: str = "auto", progress: Callable[[int], None] | None = None,
+         time_limit: float = 60.0) -> dict:
     """Plan, write and bundle a submission into `sub_dir` (replacing it); return the report.
     `time_limit`: seconds per solve."""
-    paths = list_images(images_dir)
+    paths = image_paths(images)
     sub_dir = Path(sub_dir)
     sub_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{sub_dir.name}.", dir=sub_dir.parent))
@@ -88,8 +91,6 @@ def pack(images_dir: Path, sub_dir: Path, budget: job.Budget, request: SweepRequ
         else:
             raise BudgetError(f"could not fit the report within the cap of {cap} bytes")
         job.write_containers(paths, chosen, request, cache_root, staging / IMAGES)
-        from challenge.bundle import write_decoder
-
         write_decoder(staging / DECODER, [registry.find(name) for name in sorted(used)])
         atomic_write_text(staging / REPORT, text)
         total = submission_bytes(staging)
@@ -116,10 +117,8 @@ def _replace(staging: Path, target: Path) -> None:
         staging.rename(target)
 
 
-def cap_for(budget: job.Budget, images_dir: Path) -> int:
+def cap_for(budget: job.Budget, images: Path | Sequence[Path]) -> int:
     """The byte cap a budget means for these images."""
-    from rcodec.images import image_shape
-
-    pixels = sum(h * w for h, w in map(image_shape, list_images(images_dir)))
+    pixels = sum(h * w for h, w in map(image_shape, image_paths(images)))
     return budget.max_bytes(pixels)
 

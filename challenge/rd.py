@@ -21,13 +21,20 @@ from pathlib import Path
 
 import numpy as np
 
-from optimize.plan import budget_bytes_for_bpp, solve
-from optimize.sweep import NO_FILTER, CodecSpec, FilterSpec, SweepRequest, rate_span, run_sweep
-from optimize.table import to_candidates
 from rcodec import metrics
+from rcodec.codec.images import image_paths
 from rcodec.errors import BudgetError, RcodecError
 from rcodec.fileio import atomic_write_bytes, atomic_write_text
-from rcodec.images import list_images
+from rcodec.optimize.plan import budget_bytes_for_bpp, solve
+from rcodec.optimize.sweep import (
+    NO_FILTER,
+    CodecSpec,
+    FilterSpec,
+    SweepRequest,
+    rate_span,
+    run_sweep,
+)
+from rcodec.optimize.table import to_candidates
 
 METHODS = ("fixed", "plan", "plan+filter")
 
@@ -192,11 +199,11 @@ def sweep_for_rd(paths: Sequence[Path], codec: CodecSpec, filters: Sequence[Filt
     return run_sweep(paths, request, cache_root, jobs, progress=progress)
 
 
-def rd_curves(images_dir: Path, codecs: Sequence[CodecSpec],
+def rd_curves(images: Path | Sequence[Path], codecs: Sequence[CodecSpec],
               filters: dict[str, list[FilterSpec]], rates: Sequence[float], cache_root: Path,
               jobs: int = -1, progress: Callable[[int], None] | None = None) -> list[Curve]:
     """Every codec's fixed, plan and (with filters) plan+filter curves."""
-    paths = list_images(images_dir)
+    paths = image_paths(images)
     curves = []
     for codec in codecs:
         rows = sweep_for_rd(paths, codec, filters.get(codec.name, []), rates, cache_root, jobs,

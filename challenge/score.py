@@ -6,13 +6,14 @@ mean over images and weighted by pixels; bits per pixel from the compressed file
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from optimize.job import score_decoded
 from rcodec import metrics
-from rcodec.images import list_images
+from rcodec.codec.images import image_paths
+from rcodec.optimize.job import score_decoded
 
 #: What a compressed file may be called.
 COMPRESSED_SUFFIXES = (".rcb", ".bpg", ".jpg", ".jpeg")
@@ -30,14 +31,14 @@ def compressed_bytes(folder: Path, stems: set[str]) -> int | None:
     return total
 
 
-def score(decoded_dir: Path, images_dir: Path, compressed_dir: Path | None = None,
+def score(decoded_dir: Path, images: Path | Sequence[Path], compressed_dir: Path | None = None,
           total_bytes: int | None = None) -> dict:
-    """CLIC metrics of the PNGs in `decoded_dir` against the originals in `images_dir`.
+    """CLIC metrics of the PNGs in `decoded_dir` against the originals `images` (a folder or files).
 
     bpp counts `total_bytes` when given, else the compressed files (<stem>.rcb, .bpg, .jpg)
     found in `compressed_dir` or, failing that, in `decoded_dir` itself.
     """
-    per_image = score_decoded(list_images(images_dir), decoded_dir)
+    per_image = score_decoded(image_paths(images), decoded_dir)
     pixels = sum(r["pixels"] for r in per_image)
     stems = {Path(r["image"]).stem for r in per_image}
     if total_bytes is None:

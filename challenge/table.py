@@ -1,48 +1,42 @@
 """`rcodec challenge table`: the table of the CLIC 2018 post-processing paper.
 
-One row per BPG QP: bits per pixel, then pooled PSNR and mean MS-SSIM of plain BPG and of
-each network, all on the same bitstreams (the sweep's cached ones).
+One row per QP (of BPG, by default): bits per pixel, then pooled PSNR and mean MS-SSIM of the
+plain codec and of each network, all on the same bitstreams (the sweep's cached ones).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from optimize.sweep import (
-    NO_FILTER,
-    CodecSpec,
-    FilterSpec,
-    SweepRequest,
-    parse_quantizers,
-    run_sweep,
-)
-from postfilter import registry
-from rcodec.errors import RcodecError
-from rcodec.images import list_images
+from rcodec.codec import registry as codec_registry
+from rcodec.codec.images import image_paths
 from rcodec.metrics import pooled_psnr
+from rcodec.optimize.request import codec_spec, network_for, spec_of
+from rcodec.optimize.sweep import NO_FILTER, FilterSpec, SweepRequest, parse_quantizers, run_sweep
+from rcodec.postfilter import registry
 
 
-def bpg_filters(names: str) -> list[FilterSpec]:
-    """'all' registered BPG networks, or the comma-separated ones named."""
+def table_filters(codec: str, names: str) -> list[FilterSpec]:
+    """'all' networks registered for the codec, or the comma-separated ones named."""
     if names == "all":
-        entries = [e for e in registry.load_registry() if e.codec == "bpg"]
-    else:
-        entries = [registry.find(n.strip()) for n in names.split(",") if n.strip() != "none"]
-    for entry in entries:
-        if entry.codec != "bpg":
-            raise RcodecError(f"post-filter {entry.name} is for {entry.codec}, not bpg")
-    return [FilterSpec(e.name, e.selector, e.sha256) for e in entries]
+        return [spec_of(e) for e in registry.load_registry() if e.codec == codec]
+    return [spec_of(network_for(n.strip(), codec)) for n in names.split(",")
+            if n.strip() not in ("", "none")]
 
 
-def qp_table(images_dir: Path, qps: str, filters: str, level: int, cache_root: Path,
-             jobs: int = -1) -> dict:
-    """The table as JSON-ready data: {"columns": [...], "rows": [...], ...}."""
-    specs = [NO_FILTER, *bpg_filters(filters)]
-    request = SweepRequest(CodecSpec("bpg", (("level", level),)), tuple(specs),
-                           tuple(parse_quantizers(qps)))
-    paths = list_images(images_dir)
+def qp_table(images: Path | Sequence[Path], qps: str | Sequence[int], filters: str,
+             options: Mapping[str, Any], cache_root: Path, jobs: int = -1,
+             codec: str = codec_registry.DEFAULT_CODEC) -> dict:
+    """The table as JSON-ready data: {"columns": [...], "rows": [...], ...}; `options` are
+    the codec's encoder options (e.g. BPG's level)."""
+    specs = [NO_FILTER, *table_filters(codec, filters)]
+    request = SweepRequest(codec_spec(codec, options), tuple(specs),
+                           tuple(parse_quantizers(qps) if isinstance(qps, str) else qps))
+    paths = image_paths(images)
     rows = run_sweep(paths, request, cache_root, jobs)
     table = []
     for qp in sorted({r["quantizer"] for r in rows}):
@@ -55,15 +49,18 @@ def qp_table(images_dir: Path, qps: str, filters: str, level: int, cache_root: P
             entry[spec.name] = {"psnr": pooled_psnr(sum(r["sse"] for r in mine), 3 * pixels),
                                 "ms_ssim": float(np.mean([r["ms_ssim"] for r in mine]))}
         table.append(entry)
-    return {"images": len(paths), "level": level, "filters": [s.name for s in specs],
+    return {"images": len(paths), "codec": codec,
+            "level": request.codec.build().settings().get("level"),
+            "filters": [s.name for s in specs],
             "rows": table}
 
 
 def format_markdown(result: dict) -> str:
     """The table in Markdown: QP, bpp, then PSNR (dB) / MS-SSIM per method."""
     names = result["filters"]
+    plain = codec_registry.codec_class(result.get("codec", codec_registry.DEFAULT_CODEC))
     head = "| QP | bpp | " + " | ".join(
-        ("BPG" if n == "none" else n) + " PSNR / MS-SSIM" for n in names) + " |"
+        (plain.format_name if n == "none" else n) + " PSNR / MS-SSIM" for n in names) + " |"
     rule = "|---:|---:|" + "---:|" * len(names)
     lines = [head, rule]
     for row in result["rows"]:

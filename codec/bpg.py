@@ -13,18 +13,25 @@ from typing import IO, Any
 import numpy as np
 from PIL import Image, ImageFile
 
-from codec import bpg_pixels as px
-from codec.base import Codec
-from codec.bitstream import read_ue7, split_annexb, write_ue7
-from codec.hevc import CompactHeader, compact_stream, frame_planes, hevc_decode, parameter_sets
-from codec.hevc import x265_encode as _x265_encode
+from rcodec.codec import bpg_pixels as px
+from rcodec.codec.base import Codec, CodecOption
+from rcodec.codec.bitstream import read_ue7, split_annexb, write_ue7
+from rcodec.codec.hevc import (
+    TUNES,
+    CompactHeader,
+    compact_stream,
+    frame_planes,
+    hevc_decode,
+    parameter_sets,
+)
+from rcodec.codec.hevc import x265_encode as _x265_encode
+from rcodec.codec.limits import pixel_cap
 from rcodec.errors import EncodeError, FormatError
-from rcodec.limits import pixel_cap
 
 MAGIC = b"BPG\xfb"
 
 #: Largest width x height a decoder accepts; checked from the header, before any allocation.
-MAX_IMAGE_PIXELS = pixel_cap(1 << 27)  # see rcodec.limits
+MAX_IMAGE_PIXELS = pixel_cap(1 << 27)  # see rcodec.codec.limits
 
 GRAY, YUV420, YUV422, YUV444, YUV420_VIDEO, YUV422_VIDEO = range(6)
 FORMAT_NAMES = {GRAY: "gray", YUV420: "420", YUV422: "422", YUV444: "444",
@@ -268,11 +275,13 @@ _COLOR_SPACE_BY_NAME.update({"bt601": px.YCBCR, "bt709": px.YCBCR_BT709,
 
 def encode_bpg(image: np.ndarray | Image.Image, qp: int = 29, level: int = 8,
                pixel_format: str = "420", bit_depth: int = 8, color_space: str = "ycbcr",
-               limited_range: bool = False, threads: int = 1) -> bytes:
+               limited_range: bool = False, threads: int = 1, tune: str = "psnr") -> bytes:
     """Encode an 8- or 16-bit gray, RGB or RGBA image to BPG bytes as `bpgenc` would.
 
     Gray input stays gray whatever `pixel_format` says; `pixel_format="gray"` codes only the
     luma of a colour image. The same arguments give the same bytes for any `threads`.
+    `tune`: "psnr" (lower chroma QPs, for PSNR over RGB) or "ssim" (the reference encoder's
+    settings); see codec.hevc.TUNES.
     """
     samples = as_samples(image)
     if not 0 <= qp <= 51:
@@ -310,12 +319,14 @@ def encode_bpg(image: np.ndarray | Image.Image, qp: int = 29, level: int = 8,
     header = BpgHeader(pixel_format=fmt, bit_depth=bit_depth, color_space=space, width=width,
                        height=height, alpha1=alpha is not None, limited_range=limited_range)
     chroma_idc = _CHROMA_FORMAT_IDC[fmt]
-    color_compact, color_nals = _encode_layer(planes, chroma_idc, bit_depth, qp, level, threads)
+    color_compact, color_nals = _encode_layer(planes, chroma_idc, bit_depth, qp, level, threads,
+                                              tune)
     out = header.to_bytes()
     if alpha is None:
         return out + color_compact.to_bytes() + _join_nals(color_nals)
     alpha_plane = px.gray_to_plane(alpha, in_depth, bit_depth, False, is_alpha=True)
-    alpha_compact, alpha_nals = _encode_layer([alpha_plane], 0, bit_depth, qp, level, threads)
+    alpha_compact, alpha_nals = _encode_layer([alpha_plane], 0, bit_depth, qp, level, threads,
+                                              tune)
     if len(alpha_nals) != len(color_nals):
         raise EncodeError("x265 wrote different NAL counts for colour and alpha")
     alpha_nals = [(start, bytes([nal[0], nal[1] | 0x08]) + nal[2:])
@@ -346,7 +357,8 @@ def _subsample_chroma(planes: list[np.ndarray], fmt: int, bit_depth: int) -> lis
 
 
 def _encode_layer(planes: list[np.ndarray], chroma_idc: int, bit_depth: int, qp: int,
-                  level: int, threads: int) -> tuple[CompactHeader, list[tuple[bytes, bytes]]]:
+                  level: int, threads: int, tune: str,
+                  ) -> tuple[CompactHeader, list[tuple[bytes, bytes]]]:
     """Pad to a multiple of 8 as the reference does, encode, and compact the parameter sets."""
     height, width = planes[0].shape
     padded_h, padded_w = -(-height // 8) * 8, -(-width // 8) * 8
@@ -356,7 +368,7 @@ def _encode_layer(planes: list[np.ndarray], chroma_idc: int, bit_depth: int, qp:
     padded += [px.pad_plane(p, padded_h // sub_h, padded_w // sub_w) for p in planes[1:]]
     dtype = np.uint8 if bit_depth == 8 else np.uint16
     stream = _x265_encode([p.astype(dtype) for p in padded], chroma_idc, bit_depth, qp, level,
-                          threads)
+                          threads, tune=tune)
     return compact_stream(stream)
 
 
@@ -392,17 +404,35 @@ class BpgCodec(Codec):
     """BPG behind the common codec interface: quantizer = qp, lower means better quality."""
 
     name = "bpg"
+    format_name = "BPG"
     description = "BPG (HEVC intra via x265), bit-exact with libbpg 0.9.8"
     quantizer_name = "qp"
     quantizer_range = (0, 51)
     quantizer_lowers_rate = True
+    default_quantizer = 29
+    typical_quantizer = 38
     magic = MAGIC
+    suffixes = (".bpg",)
+    options = (
+        CodecOption("level", "--level", "BPG compression level 1..9 (default 8)", int,
+                    tuple(range(1, 10)), sweep=True),
+        CodecOption("tune", "--tune", "BPG encoder tuning: psnr (lower chroma QPs, the "
+                    "default) or ssim (the reference bpgenc's settings)", str,
+                    tuple(TUNES), sweep=True),
+        CodecOption("pixel_format", "--format", "chroma format (BPG: default 420)", str,
+                    tuple(_FORMAT_BY_NAME)),
+        CodecOption("bit_depth", "--bit-depth", "BPG bit depth", int, (8, 10)),
+        CodecOption("color_space", "--color-space", "BPG colour space (default ycbcr, BT.601)",
+                    str, tuple(_COLOR_SPACE_BY_NAME)),
+        CodecOption("limited_range", "--limited-range", "BPG: code with the limited (video) "
+                    "range", bool),
+    )
 
     def __init__(self, level: int = 8, pixel_format: str = "420", bit_depth: int = 8,
                  color_space: str = "ycbcr", limited_range: bool = False,
-                 threads: int = 1) -> None:
+                 threads: int = 1, tune: str = "psnr") -> None:
         self.options = dict(level=level, pixel_format=pixel_format, bit_depth=bit_depth,
-                            color_space=color_space, limited_range=limited_range)
+                            color_space=color_space, limited_range=limited_range, tune=tune)
         self.threads = threads
 
     def encode(self, image: np.ndarray, quantizer: int) -> bytes:
@@ -412,6 +442,21 @@ class BpgCodec(Codec):
     def decode(self, data: bytes) -> np.ndarray:
         rgb = decode_bpg(data)
         return rgb[..., :3] if rgb.shape[-1] == 4 else rgb
+
+    def settings(self) -> dict[str, Any]:
+        return dict(self.options)
+
+    @classmethod
+    def decode_image(cls, data: bytes) -> np.ndarray:
+        return decode_bpg(data)  # alpha kept
+
+    @classmethod
+    def info(cls, data: bytes) -> dict[str, Any]:
+        return read_bpg_info(data)
+
+    @classmethod
+    def samples(cls, image: Image.Image) -> np.ndarray:
+        return as_samples(image)
 
 
 # --- Pillow plugin ----------------------------------------------------------------------------
@@ -465,7 +510,8 @@ def _save(image: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
                       pixel_format=str(options.get("pixel_format", "420")),
                       bit_depth=int(options.get("bit_depth", 8)),
                       color_space=str(options.get("color_space", "ycbcr")),
-                      limited_range=bool(options.get("limited_range", False)))
+                      limited_range=bool(options.get("limited_range", False)),
+                      tune=str(options.get("tune", "psnr")))
     fp.write(data)
 
 

@@ -1,16 +1,16 @@
-"""The rcodec container: one post-filter selector byte, then a BPG or JPEG bitstream.
+"""The rcodec container: one post-filter selector byte, then a codec's bitstream.
 
 Selector 0 means "no post-filter"; other values name networks of the model registry and are
-never reused. The codec is told apart by the bitstream's own magic bytes.
+never reused. The codec is told apart by the bitstream's own magic bytes (the codec
+registry's `codec_for_bytes`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from codec.base import Codec
-from codec.bpg import BpgCodec
-from codec.jpeg import JpegCodec
+from rcodec.codec import registry
+from rcodec.codec.base import Codec
 from rcodec.errors import FormatError
 
 NO_FILTER = 0
@@ -28,18 +28,12 @@ class Container:
 
 def codec_name_for(payload: bytes) -> str:
     """Name the codec of a bitstream from its magic bytes."""
-    for codec in (BpgCodec, JpegCodec):
-        if payload.startswith(codec.magic):
-            return codec.name
-    raise FormatError("unknown bitstream (neither BPG nor JPEG magic)")
+    return registry.codec_for_bytes(payload).name
 
 
 def codec_by_name(name: str) -> Codec:
     """A codec instance with default options for decoding."""
-    codecs = {"bpg": BpgCodec, "jpeg": JpegCodec}
-    if name not in codecs:
-        raise FormatError(f"unknown codec {name!r}")
-    return codecs[name]()
+    return registry.make_codec(name)
 
 
 def pack(selector: int, payload: bytes) -> bytes:

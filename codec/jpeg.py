@@ -10,16 +10,17 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image, JpegImagePlugin
 
-from codec.base import Codec
+from rcodec.codec.base import Codec, CodecOption
+from rcodec.codec.limits import pixel_cap
 from rcodec.errors import EncodeError, FormatError
-from rcodec.limits import pixel_cap
 
 #: Largest width * height that `decode` and `read_coefficients` accept, checked from the header.
-MAX_IMAGE_PIXELS: int = pixel_cap(2**28)  # see rcodec.limits
+MAX_IMAGE_PIXELS: int = pixel_cap(2**28)  # see rcodec.codec.limits
 
 #: Most scans a JPEG may have. libjpeg walks every block of the image in every scan, so a small
 #: progressive file of thousands of near-empty scans takes minutes; real files have at most a
@@ -194,18 +195,30 @@ class JpegCodec(Codec):
     """JPEG via Pillow with libjpeg's standard quality-scaled tables; quality 1..100."""
 
     name = "jpeg"
+    format_name = "JPEG"
     description = "JPEG (Pillow / libjpeg-turbo, standard IJG quantisation tables)"
     quantizer_name = "quality"
     quantizer_range = (1, 100)
     quantizer_lowers_rate = False
+    default_quantizer = 75
+    typical_quantizer = 50
     magic = b"\xff\xd8\xff"
+    block_grid = 8
+    suffixes = (".jpg", ".jpeg")
+    options = (
+        CodecOption("subsampling", "--format", "JPEG chroma subsampling: 420 (default), 422, "
+                    "444, or gray (the luma alone, as Pillow converts)", str,
+                    (*SUBSAMPLING, "gray")),
+        CodecOption("optimize", "--optimize-huffman", "JPEG: optimised Huffman tables", bool),
+        CodecOption("progressive", "--progressive", "JPEG: progressive scans", bool),
+    )
 
     def __init__(
         self, subsampling: str = "420", optimize: bool = False, progressive: bool = False
     ) -> None:
-        if subsampling not in SUBSAMPLING:
+        if subsampling not in SUBSAMPLING and subsampling != "gray":
             raise EncodeError(
-                f"JPEG subsampling {subsampling!r} is not one of {', '.join(SUBSAMPLING)}"
+                f"JPEG subsampling {subsampling!r} is not one of {', '.join(SUBSAMPLING)}, gray"
             )
         # Reject non-bools so a string such as "false" cannot silently mean True.
         for option, value in (("optimize", optimize), ("progressive", progressive)):
@@ -235,6 +248,8 @@ class JpegCodec(Codec):
         if not (1 <= height <= MAX_DIMENSION and 1 <= width <= MAX_DIMENSION):
             raise EncodeError(f"JPEG sides must be 1..{MAX_DIMENSION} pixels, got {width}x{height}")
         picture = Image.fromarray(np.ascontiguousarray(image), "L" if image.ndim == 2 else "RGB")
+        if self.subsampling == "gray":
+            picture = picture.convert("L")
         out = io.BytesIO()
         try:
             # No qtables: Pillow then lets libjpeg scale its standard tables by quality.
@@ -242,13 +257,24 @@ class JpegCodec(Codec):
                 out,
                 "JPEG",
                 quality=quality,
-                subsampling=SUBSAMPLING[self.subsampling],
+                subsampling=SUBSAMPLING.get(self.subsampling, 0),
                 optimize=self.optimize,
                 progressive=self.progressive,
             )
         except (OSError, ValueError) as error:
             raise EncodeError(f"JPEG encode failed: {error}") from error
         return out.getvalue()
+
+    def settings(self) -> dict[str, Any]:
+        return {"subsampling": self.subsampling, "optimize": self.optimize,
+                "progressive": self.progressive}
+
+    @classmethod
+    def info(cls, data: bytes) -> dict[str, Any]:
+        header = read_header(data)
+        return {"width": header.width, "height": header.height,
+                "components": header.components, "sampling": header.sampling,
+                "progressive": header.progressive, "bytes": len(data)}
 
     def decode(self, data: bytes) -> np.ndarray:
         """Decode to HxWx3 uint8 RGB, or HxW uint8 for a grayscale JPEG; pixels as stored.

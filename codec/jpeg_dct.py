@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import jpeglib
 import numpy as np
 
-from codec import jpeg
+from rcodec.codec import jpeg
 from rcodec.errors import FormatError
 
 

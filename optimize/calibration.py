@@ -16,21 +16,29 @@ import dataclasses
 import json
 import os
 import platform
-import statistics
-import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
+import torch
 
-from optimize.cache import default_cache_root
+from rcodec.codec import registry as codec_registry
+from rcodec.codec.images import png_bytes
 from rcodec.errors import RcodecError
 from rcodec.fileio import atomic_write_text
-
-#: Quantizer each codec is timed at (typical of the rates rcodec is used at).
-CODEC_QUANTIZERS = {"bpg": 40, "jpeg": 50}
+from rcodec.optimize.cache import default_cache_root
+from rcodec.postfilter import registry
+from rcodec.postfilter.inference import available_cores, tile_windows
+from rcodec.postfilter.timing import (
+    calibration_image,
+    main_windows,
+    median_seconds,
+    network_shapes,
+    time_filter,
+)
+from rcodec.version import __version__
 
 FILE_NAME = "calibration.json"
 
@@ -46,12 +54,6 @@ def calibration_path() -> Path:
 
 def machine_fingerprint() -> dict[str, Any]:
     """What decides how fast the decoder runs here."""
-    import av
-    import torch
-
-    from postfilter.inference import available_cores
-    from rcodec import __version__
-
     cpu = platform.processor()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -109,8 +111,6 @@ class Calibration:
 
     def filter_seconds(self, name: str, sha256: str, height: int, width: int) -> float:
         """Predicted time of the network on an image: its tile windows, one by one."""
-        from postfilter.inference import tile_windows
-
         if name == "none":
             return 0.0
         known = self._filter(name, sha256)
@@ -201,45 +201,16 @@ def save_calibration(calibration: Calibration, path: Path | None = None) -> Path
     return path
 
 
-#: Seconds of untimed runs before timing: the first calls of a shape pay for JIT kernels, and
-#: the CPU takes a moment to reach its working clock.
-WARM_UP_SECONDS = 0.3
-
-
-def _median_seconds(repeats: int, action: Callable[..., object], *args: object) -> float:
-    """Median wall time of `action(*args)` over `repeats` runs, after warming up."""
-    start = time.perf_counter()
-    action(*args)
-    while time.perf_counter() - start < WARM_UP_SECONDS:
-        action(*args)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        action(*args)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def calibration_image() -> np.ndarray:
-    """The bundled photograph closest to the 768x512 the challenge sets are made of."""
-    from rcodec.images import read_rgb
-    from rcodec.samples import sample_paths
-
-    path = next(p for p in sample_paths() if p.stem == "motorcycle")
-    return read_rgb(path)
-
-
-def calibrate(filter_names: Sequence[str] | None = None, codecs: Sequence[str] = ("bpg", "jpeg"),
+def calibrate(filter_names: Sequence[str] | None = None, codecs: Sequence[str] | None = None,
               repeats: int = 5, image: np.ndarray | None = None,
               progress: Callable[[str, float], None] | None = None,
               base: Calibration | None = None,
               image_shapes: Sequence[tuple[int, int]] = ()) -> Calibration:
     """Time every codec's decode, the PNG output and each named network (default: all
     registered) on one photograph; add them to `base` (a previous calibration) if given.
-    Networks are timed on square windows and on the main windows of `image_shapes`."""
-    from postfilter import registry
-    from rcodec.images import png_bytes
-    from rcodec.pipeline import make_codec
+    Codecs (default: all registered) are timed at their typical quantizer. Networks are timed
+    on square windows and on the main windows of `image_shapes`."""
+    codecs = codec_registry.names() if codecs is None else codecs
 
     rgb = calibration_image() if image is None else image
     mpx = rgb.shape[0] * rgb.shape[1] / 1e6
@@ -249,14 +220,14 @@ def calibrate(filter_names: Sequence[str] | None = None, codecs: Sequence[str] =
         entries = [registry.find(name) for name in filter_names]
     decoded: dict[str, tuple[np.ndarray, bytes]] = {}
     for name in dict.fromkeys([*codecs, *(entry.codec for entry in entries)]):
-        codec = make_codec(name)
-        payload = codec.encode(rgb, CODEC_QUANTIZERS[name])
+        codec = codec_registry.make_codec(name)
+        payload = codec.encode(rgb, codec.typical_quantizer)
         decoded[name] = (codec.decode(payload), payload)
         if name in codecs:
-            result.codecs[name] = _median_seconds(repeats, codec.decode, payload) / mpx
+            result.codecs[name] = median_seconds(repeats, codec.decode, payload) / mpx
             if progress:
                 progress(f"decode {name}", result.codecs[name])
-    result.output_seconds_per_mpx = _median_seconds(repeats, png_bytes, rgb) / mpx
+    result.output_seconds_per_mpx = median_seconds(repeats, png_bytes, rgb) / mpx
     if progress:
         progress("write PNG", result.output_seconds_per_mpx)
     for entry in entries:
@@ -269,97 +240,8 @@ def calibrate(filter_names: Sequence[str] | None = None, codecs: Sequence[str] =
     return result
 
 
-#: Window sides timed below the full tile window.
-WINDOW_SIDES = (48, 96, 192, 320)
-
-#: Window shapes of a dataset timed exactly: those covering the most pixels.
-MAIN_WINDOWS = 8
-
-
-def network_shapes(kind: str, image_shapes: Sequence[tuple[int, int]],
-                   ) -> list[tuple[int, int]]:
-    """The (height, width) a network of this input kind runs on for images of these shapes:
-    a DCT-domain network sees whole 8x8 blocks."""
-    if kind == "dct":
-        return [(-(-h // 8) * 8, -(-w // 8) * 8) for h, w in image_shapes]
-    return [(int(h), int(w)) for h, w in image_shapes]
-
-
 def _align(known: dict[str, Any]) -> int:
     return int(known.get("align", 1))  # (absent from records of unstrided networks)
-
-
-def main_windows(tile: int, radius: int, image_shapes: Sequence[tuple[int, int]],
-                 align: int = 1) -> list[tuple[int, int]]:
-    """The window shapes that carry most of the work for images of these shapes."""
-    from postfilter.inference import tile_windows
-
-    work: Counter[tuple[int, int]] = Counter()
-    for (height, width), count in Counter(map(tuple, image_shapes)).items():
-        for _, (y0, y1, x0, x1) in tile_windows(height, width, tile, radius, align):
-            work[y1 - y0, x1 - x0] += count * (y1 - y0) * (x1 - x0)
-    return [shape for shape, _ in work.most_common(MAIN_WINDOWS)]
-
-
-def time_filter(entry: Any, decoded: np.ndarray, repeats: int,
-                image_shapes: Sequence[tuple[int, int]] = (),
-                known: dict[str, Any] | None = None, payload: bytes = b"") -> dict[str, Any]:
-    """Time a registered network on square windows up to the decoder's full tile window
-    and on the main windows of `image_shapes`, keeping the shapes `known` already has.
-
-    `decoded` is an RGB decode and `payload` its bitstream; a luma network is timed on the
-    decode's luma, plus the conversions around it, a DCT-domain one plus reading `payload`'s
-    coefficients (which must then be a JPEG)."""
-    import torch
-
-    from postfilter.inference import (
-        alignment,
-        decode_tile,
-        effective_precision,
-        jfif_luma,
-        load_model,
-        run_window,
-        torch_threads,
-    )
-    from postfilter.models import receptive_radius
-
-    model = load_model(entry)
-    precision = effective_precision(entry)
-    tile, radius = decode_tile(model, None, precision), receptive_radius(model)
-    align, kind = alignment(model), getattr(model, "input_kind", "rgb")
-    full = -(-(tile + 2 * radius) // align) * align
-    timed = {}
-    if known is not None and known.get("precision") == precision:
-        timed = {(h, w): seconds for h, w, seconds in known["windows"]}
-    wanted = {(side, side) for side in (*WINDOW_SIDES, full) if side <= full}
-    wanted |= set(main_windows(tile, radius, network_shapes(kind, image_shapes), align))
-    plane = decoded if kind == "rgb" else jfif_luma(decoded)
-    height, width = plane.shape[:2]
-    canvas = np.pad(plane, ((0, max(0, full - height)), (0, max(0, full - width)), (0, 0)),
-                    mode="symmetric")
-    device = next(model.parameters()).device
-    with torch_threads(None), torch.inference_mode():
-        for h, w in sorted(wanted - set(timed)):
-            window = np.ascontiguousarray(canvas[:h, :w])
-            timed[h, w] = _median_seconds(repeats, run_window, model, window, device, precision)
-    extra = 0.0
-    if kind != "rgb":
-        extra = (_median_seconds(repeats, _luma_round_trip, decoded, payload, kind)
-                 / (decoded.shape[0] * decoded.shape[1]) * 1e6)
-    return {"sha256": entry.sha256, "tile": tile, "radius": radius, "precision": precision,
-            "align": align, "input": kind, "extra_seconds_per_mpx": extra,
-            "windows": [[h, w, seconds] for (h, w), seconds in sorted(timed.items())],
-            "seconds_per_mpx": timed[full, full] / (tile * tile) * 1e6}
-
-
-def _luma_round_trip(decoded: np.ndarray, payload: bytes, kind: str) -> None:
-    """What a luma or DCT-domain filter does besides running its network."""
-    from postfilter.dct import read_plane
-    from postfilter.inference import jfif_luma, replace_luma
-
-    height, width = decoded.shape[:2]
-    luma = read_plane(payload)[0] if kind == "dct" else jfif_luma(decoded)[..., 0]
-    replace_luma(decoded, luma[:height, :width])
 
 
 def ensure_calibration(codec: str, filters: Sequence[tuple[str, str]],

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimize.lagrangian import Grid
+from rcodec.optimize.lagrangian import Grid
 
 _HIGHS_PRESOLVE_MAX_COLUMNS = 5_000
 

@@ -5,21 +5,22 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-from codec import container
-from optimize.cache import SweepCache
-from optimize.calibration import ensure_calibration, load_calibration
-from optimize.plan import Plan, budget_bytes_for_bpp, solve
-from optimize.sweep import ImageSweeper, SweepRequest, run_sweep
-from optimize.table import plan_rows, plan_summary, to_candidates, total_pixels
 from rcodec import metrics
+from rcodec.codec import container
+from rcodec.codec.images import image_paths, image_shape, read_rgb, write_png
 from rcodec.errors import BudgetError, RcodecError, in_file
 from rcodec.fileio import atomic_write_bytes, atomic_write_text
-from rcodec.images import image_shape, list_images, read_rgb, write_png
-from rcodec.pipeline import decode_bytes
+from rcodec.optimize.cache import SweepCache
+from rcodec.optimize.calibration import ensure_calibration, load_calibration
+from rcodec.optimize.plan import Plan, budget_bytes_for_bpp, solve
+from rcodec.optimize.sweep import ImageSweeper, SweepRequest, run_sweep
+from rcodec.optimize.table import plan_rows, plan_summary, to_candidates, total_pixels
+from rcodec.postfilter.pipeline import decode_bytes
 
 Progress = Callable[[int], None] | None
 
@@ -37,6 +38,14 @@ class Budget:
             raise RcodecError("give exactly one of a bpp target and a byte budget")
         return int(self.bytes) if self.bytes is not None else budget_bytes_for_bpp(self.bpp,
                                                                                    pixels)
+
+    def target_bpp(self, pixels: int) -> float:
+        """The rate the budget means for images of `pixels` pixels in all (what the sweep's
+        adaptive quantizer window centres on)."""
+        if pixels <= 0:
+            raise RcodecError("the images have no pixels")
+        max_bytes = self.max_bytes(pixels)  # (also checks the budget)
+        return float(Fraction(str(self.bpp))) if self.bpp is not None else 8 * max_bytes / pixels
 
 
 def plan_rows_for(rows: list[dict], budget: Budget, solver: str = "auto",
@@ -113,20 +122,21 @@ def versions() -> dict[str, str | None]:
     import av
     from PIL import features
 
-    from codec.hevc import x265_version
-    from rcodec import __version__
+    from rcodec.codec.hevc import x265_version
+    from rcodec.version import __version__
 
     return {"rcodec": __version__, "pyav": av.__version__,
             "libavcodec": ".".join(map(str, av.library_versions["libavcodec"])),
             "x265": x265_version(), "libjpeg_turbo": features.version("libjpeg_turbo")}
 
 
-def compress(images_dir: Path, out_dir: Path, budget: Budget, request: SweepRequest,
-             cache_root: Path, jobs: int = -1, backend: str | None = None,
-             solver: str = "auto", progress: Progress = None, time_limit: float = 60.0,
-             ) -> dict:
-    """Write OUT/<stem>.rcb for every image under the plan, plus OUT/manifest.json."""
-    paths = list_images(images_dir)
+def compress(images: Path | Sequence[Path], out_dir: Path, budget: Budget,
+             request: SweepRequest, cache_root: Path, jobs: int = -1,
+             backend: str | None = None, solver: str = "auto", progress: Progress = None,
+             time_limit: float = 60.0) -> dict:
+    """Write OUT/<stem>.rcb for every image (a folder's, or those listed) under the plan,
+    plus OUT/manifest.json."""
+    paths = image_paths(images)
     rows, plan, max_bytes = sweep_and_plan(paths, request, budget, cache_root, jobs, backend,
                                            solver, progress, time_limit)
     chosen = plan_rows(rows, plan)
@@ -138,7 +148,8 @@ def compress(images_dir: Path, out_dir: Path, budget: Budget, request: SweepRequ
         raise BudgetError(f"wrote {written} bytes, over the budget of {max_bytes}")
     summary = plan_summary(rows, plan, max_bytes, budget.decode_seconds)
     manifest = {"summary": summary, "budget": dataclasses.asdict(budget),
-                "codec": {"name": request.codec.name, "options": dict(request.codec.options)},
+                "codec": {"name": request.codec.name,
+                          "options": request.codec.build().settings()},
                 "filters": [spec.name for spec in request.filters],
                 "plan": chosen, "versions": versions()}
     atomic_write_text(out_dir / "manifest.json", json.dumps(manifest, indent=2))
@@ -182,7 +193,7 @@ def decompress(in_dir: Path, png_dir: Path, jobs: int = -1, progress: Progress =
     """
     from joblib import Parallel, delayed, effective_n_jobs
 
-    from postfilter.inference import available_cores
+    from rcodec.postfilter.inference import available_cores
 
     files = sorted(Path(in_dir).glob("*.rcb"))
     if not files:
@@ -229,9 +240,10 @@ def score_decoded(originals: Sequence[Path], decoded_dir: Path) -> list[dict]:
     return per_image
 
 
-def evaluate(original_dir: Path, decoded_dir: Path) -> dict:
-    """Pooled PSNR (CLIC), mean per-image PSNR and MS-SSIM of decoded images vs originals."""
-    per_image = score_decoded(list_images(original_dir), decoded_dir)
+def evaluate(originals: Path | Sequence[Path], decoded_dir: Path) -> dict:
+    """Pooled PSNR (CLIC), mean per-image PSNR and MS-SSIM of decoded images vs originals
+    (a folder's images, or those listed)."""
+    per_image = score_decoded(image_paths(originals), decoded_dir)
     pixels = sum(r["pixels"] for r in per_image)
     total = sum(r["sse"] for r in per_image)
     return {"images": len(per_image), "pixels": pixels, "total_sse": total,

@@ -14,9 +14,9 @@ from fractions import Fraction
 
 import numpy as np
 
-from optimize.ilp import IlpResult, solve_cbc, solve_highs
-from optimize.lagrangian import Grid, Outcome, solve_lagrangian
 from rcodec.errors import BudgetError, RcodecError
+from rcodec.optimize.ilp import IlpResult, solve_cbc, solve_highs
+from rcodec.optimize.lagrangian import Grid, Outcome, solve_lagrangian
 
 METHODS = ("auto", "cbc", "highs", "lagrangian")
 #: `method="auto"` runs the ILP up to this many images and the Lagrangian path above. The ILP is

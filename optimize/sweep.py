@@ -16,13 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from codec import container
-from codec.base import Codec
-from optimize.cache import SweepCache, digest
-from optimize.calibration import Calibration
-from rcodec import __version__, metrics
-from rcodec.images import read_rgb
-from rcodec.pipeline import make_codec
+from rcodec import metrics, units
+from rcodec.codec import container, registry
+from rcodec.codec.base import Codec
+from rcodec.codec.images import read_rgb
+from rcodec.errors import RcodecError, in_file
+from rcodec.optimize.cache import SweepCache, digest
+from rcodec.optimize.calibration import Calibration
+from rcodec.version import __version__
 
 #: Columns of the sweep table, in order.
 COLUMNS = ("image", "codec", "quantizer", "filter", "bytes", "sse", "pixels", "psnr", "ms_ssim",
@@ -33,16 +34,18 @@ COLUMNS = ("image", "codec", "quantizer", "filter", "bytes", "sse", "pixels", "p
 class CodecSpec:
     """A codec by name and encoder options: everything that determines the bitstream."""
 
-    name: str = "bpg"
+    name: str = registry.DEFAULT_CODEC
     options: tuple[tuple[str, Any], ...] = ()
 
     def build(self) -> Codec:
-        return make_codec(self.name, **dict(self.options))
+        return registry.make_codec(self.name, **dict(self.options))
 
     def key(self) -> dict[str, Any]:
+        """What determines the bitstream: the codec's settings with their defaults (so that
+        a changed default never serves an old cached bitstream), and the library versions."""
         import av
 
-        return {"codec": self.name, "options": dict(self.options), "rcodec": __version__,
+        return {"codec": self.name, "options": self.build().settings(), "rcodec": __version__,
                 "libav": av.library_versions.get("libavcodec")}
 
 
@@ -58,8 +61,8 @@ class FilterSpec:
               threads: int | None = None) -> np.ndarray:
         if self.selector == container.NO_FILTER:
             return decoded
-        from postfilter import registry
-        from postfilter.inference import apply_filter
+        from rcodec.postfilter import registry
+        from rcodec.postfilter.inference import apply_filter
 
         return apply_filter(registry.find(self.name), decoded, payload, threads=threads)
 
@@ -68,8 +71,8 @@ class FilterSpec:
         key = {"filter": self.name, "weights": self.sha256}
         if self.selector == container.NO_FILTER:
             return key
-        from postfilter import registry
-        from postfilter.inference import effective_precision
+        from rcodec.postfilter import registry
+        from rcodec.postfilter.inference import effective_precision
 
         return key | {"precision": effective_precision(registry.find(self.name))}
 
@@ -180,7 +183,7 @@ def quantizer_window(sweeper: ImageSweeper, target_bpp: float, half_width: int) 
     by_rate = list(range(low, high + 1))  # ordered so that the rate falls along the list
     if not sweeper.codec.quantizer_lowers_rate:
         by_rate.reverse()
-    guess = 38 if sweeper.codec.quantizer_lowers_rate else 50
+    guess = sweeper.codec.typical_quantizer
     i = by_rate.index(min(max(guess, low), high))
     last = len(by_rate) - 1
 
@@ -219,19 +222,9 @@ def rate_span(path: Path, codec: CodecSpec, cache_root: str, low_bpp: float,
 def parse_quantizers(text: str) -> list[int]:
     """'38:42' (inclusive), '30:50:2' (with a step) or '30,35,40'."""
     try:
-        if ":" in text:
-            parts = [int(p) for p in text.split(":")]
-            start, stop = parts[0], parts[1]
-            stride = parts[2] if len(parts) > 2 else 1
-            if len(parts) > 3 or stride <= 0:
-                raise ValueError
-            return list(range(min(start, stop), max(start, stop) + 1, stride))
-        return sorted({int(p) for p in text.split(",")})
-    except ValueError:
-        from rcodec.errors import RcodecError
-
-        raise RcodecError(
-            f"cannot read quantizers {text!r} (use 38:42, 30:50:2 or 30,35)") from None
+        return units.parse_quantizers(text)
+    except ValueError as error:
+        raise RcodecError(str(error)) from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -253,7 +246,7 @@ def sweep_one(path: Path, request: SweepRequest, cache_root: str,
     """All rows for one image (the unit of parallel work). `threads` bounds torch's threads
     for everything here, MS-SSIM included: a worker with the default (all cores) beside
     other workers made small MS-SSIM calls up to 1000x slower."""
-    from postfilter.inference import torch_threads
+    from rcodec.postfilter.inference import torch_threads
 
     with torch_threads(threads):
         return _sweep_one(path, request, cache_root, threads)
@@ -278,7 +271,7 @@ def run_sweep(paths: Sequence[Path], request: SweepRequest, cache_root: str | Pa
     """Sweep every image in parallel; rows come back in the order of `paths`."""
     from joblib import Parallel, delayed, effective_n_jobs, parallel_config
 
-    from postfilter.inference import available_cores
+    from rcodec.postfilter.inference import available_cores
 
     results: dict[Path, list[dict]] = {}
     # Share the cores out between the image workers rather than oversubscribe them with a
@@ -298,8 +291,6 @@ def run_sweep(paths: Sequence[Path], request: SweepRequest, cache_root: str | Pa
 
 def _tagged(path: Path, request: SweepRequest, cache_root: str,
             threads: int | None = None) -> tuple[Path, list[dict]]:
-    from rcodec.errors import RcodecError, in_file
-
     try:
         return path, sweep_one(path, request, cache_root, threads)
     except RcodecError as error:

@@ -25,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from optimize.plan import Candidates, Plan
-from optimize.sweep import COLUMNS
+from rcodec.codec.images import read_bytes
 from rcodec.errors import RcodecError
-from rcodec.fileio import atomic_write_text, read_bytes
+from rcodec.fileio import atomic_write_text
+from rcodec.optimize.plan import Candidates, Plan
+from rcodec.optimize.sweep import COLUMNS
 
 
 def _optional_float(text: str) -> float | None:

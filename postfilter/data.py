@@ -23,13 +23,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from rcodec.codec.images import list_images, read_rgb, write_png
 from rcodec.errors import RcodecError
 from rcodec.fileio import atomic_write_bytes
-from rcodec.images import list_images, read_rgb, write_png
 from rcodec.metrics import rgb_to_matlab_y
 
 #: Bump when the way pairs are made changes, so that old cached decodes are not reused.
-PAIR_FORMAT = 1
+#: 2: BPG pairs are coded with the psnr tune (lower chroma QPs), the encoder's default.
+PAIR_FORMAT = 2
 
 
 def default_cache_dir() -> Path:
@@ -74,7 +75,7 @@ def centre_origin(shape: tuple[int, ...], size: int, align: int = 1) -> tuple[in
 def _codec_version(codec: str) -> str:
     import av
 
-    from rcodec import __version__
+    from rcodec.version import __version__
 
     return f"rcodec {__version__}, libavcodec {av.library_versions.get('libavcodec')}"
 
@@ -82,11 +83,11 @@ def _codec_version(codec: str) -> str:
 def encode_decode(rgb: np.ndarray, codec: str, quantizer: int) -> np.ndarray:
     """The image after a round trip through our codec (what a decoder hands the filter)."""
     if codec == "bpg":
-        from codec.bpg import decode_bpg, encode_bpg
+        from rcodec.codec.bpg import decode_bpg, encode_bpg
 
         return decode_bpg(encode_bpg(rgb, qp=quantizer, level=8))
     if codec == "jpeg":
-        from codec.jpeg import JpegCodec
+        from rcodec.codec.jpeg import JpegCodec
 
         jpeg = JpegCodec()
         return jpeg.decode(jpeg.encode(rgb, quantizer))
@@ -209,8 +210,8 @@ class PairDataset(Dataset):
     def _dct_pair(self, content: str, luma: np.ndarray,
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(decoded luma, luma, coefficient plane) of a grayscale JPEG, cached as the JPEG."""
-        from codec.jpeg import JpegCodec
-        from postfilter.dct import read_plane
+        from rcodec.codec.jpeg import JpegCodec
+        from rcodec.postfilter.dct import read_plane
 
         cached = self.cache_dir / f"{self.cache_key(content)}.jpg"
         data = cached.read_bytes() if cached.is_file() else None
@@ -248,7 +249,7 @@ class PairDataset(Dataset):
     def _sample_dct(self, index: int, rng: np.random.Generator,
                     ) -> tuple[torch.Tensor, torch.Tensor]:
         """A crop on the block grid: coefficient plane / 255 and the original luma."""
-        from postfilter.dct import DCT_SCALE, augment_plane
+        from rcodec.postfilter.dct import DCT_SCALE, augment_plane
 
         pair = index // self.crops_per_image
         plane, original = self.inputs[pair][..., 0], self.pairs[pair][1]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from codec.jpeg_dct import JpegCoefficients, dequantize, read_coefficients
+from rcodec.codec.jpeg_dct import JpegCoefficients, dequantize, read_coefficients
 
 #: Divisor from dequantised coefficients to network input (the pixel networks' 255).
 DCT_SCALE = 255.0

@@ -20,10 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from postfilter.models import build, is_conditioned, receptive_radius
-from postfilter.registry import ModelEntry
-from postfilter.weights import load_weights
 from rcodec.errors import RcodecError
+from rcodec.postfilter.models import build, is_conditioned, receptive_radius
+from rcodec.postfilter.registry import ModelEntry
+from rcodec.postfilter.weights import load_weights
 
 #: Tile size (output pixels per side) used by `apply_filter`, i.e. by every decode and by the
 #: sweep, so that the sweep measures exactly the pixels the decoder outputs.
@@ -370,7 +370,7 @@ def decode_dct(model: nn.Module, payload: bytes, decoded: np.ndarray, tile: int 
     file's coefficients (no pixel decode). `decoded` (the caller's decode of the same file)
     gives the shape and, for colour, the chroma, which the network does not produce.
     uint8 of `decoded`'s shape."""
-    from postfilter.dct import read_plane
+    from rcodec.postfilter.dct import read_plane
 
     _check_gray_or_rgb(decoded)
     plane, (height, width) = read_plane(payload)

@@ -27,9 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from postfilter.layers import conv
-from postfilter.layers import receptive_radius as _radius
 from rcodec.errors import RcodecError
+from rcodec.postfilter.layers import conv
+from rcodec.postfilter.layers import receptive_radius as _radius
 
 
 def fan_in(layer: nn.Conv2d | nn.ConvTranspose2d) -> float:
@@ -443,7 +443,7 @@ class HrCnn(nn.Module):
         (centre tap) plus the +128/255 level shift; conv 3x3: passes channel 0 through;
         each residual block's last layer starts at zero (the identity).
         """
-        from postfilter.dct import basis_images
+        from rcodec.postfilter.dct import basis_images
 
         images = torch.from_numpy(basis_images())
         self.restore.weight.mul_(self.NOISE)

@@ -21,14 +21,13 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from codec.jpeg import JpegCodec
-from postfilter import registry
-from postfilter.inference import decode_dct, filter_luma, restore, to_uint8
-from postfilter.models import build, parameter_count
-from postfilter.weights import parse_safetensors, read_metadata
 from rcodec import metrics
-from rcodec.fileio import read_bytes
-from rcodec.images import list_images, read_rgb
+from rcodec.codec.images import image_paths, read_bytes, read_rgb
+from rcodec.codec.jpeg import JpegCodec
+from rcodec.postfilter import registry
+from rcodec.postfilter.inference import decode_dct, filter_luma, restore, to_uint8
+from rcodec.postfilter.models import build, parameter_count
+from rcodec.postfilter.weights import parse_safetensors, read_metadata
 
 #: Published numbers on bsds500 val with MATLAB's encoder (PSNR / SSIM / PSNR-B), for
 #: orientation only: a different encoder and SSIM convention.
@@ -56,7 +55,7 @@ class Network:
 
 
 def registered_networks() -> list[Network]:
-    from postfilter.inference import effective_precision, load_model
+    from rcodec.postfilter.inference import effective_precision, load_model
 
     return [Network(e.name, e.arch, load_model(e), e.quantizer_range, e.steps,
                     effective_precision(e))
@@ -94,11 +93,11 @@ def _scores(outputs: list[np.ndarray], originals: list[np.ndarray]) -> dict[str,
             "psnr_b": float(np.mean([metrics.psnr_b(o, y) for o, y in pairs]))}
 
 
-def compare(val_dir: Path, qualities: Sequence[int], networks: Sequence[Network],
+def compare(images: Path | Sequence[Path], qualities: Sequence[int], networks: Sequence[Network],
             limit: int | None = None) -> dict:
     """The table's numbers as JSON-ready data: rows of the luma ("Y") networks on gray JPEGs
     of the MATLAB luma, then of the colour ("RGB") ones on colour JPEGs."""
-    paths = list_images(val_dir)[:limit]
+    paths = image_paths(images)[:limit]
     rgbs = [read_rgb(p) for p in paths]
     sets = {"Y": ([metrics.rgb_to_matlab_y(rgb) for rgb in rgbs],
                   [n for n in networks if n.kind != "rgb"]),
@@ -126,7 +125,7 @@ def compare(val_dir: Path, qualities: Sequence[int], networks: Sequence[Network]
                              "params": parameter_count(net.model), "steps": net.steps,
                              "ms_per_mpx": 1000 * seconds / (pixels / 1e6),
                              **_scores(outputs, originals)})
-    return {"images": len(paths), "folder": str(val_dir), "rows": rows}
+    return {"images": len(paths), "folder": str(paths[0].parent), "rows": rows}
 
 
 def markdown(result: dict) -> str:

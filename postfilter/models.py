@@ -12,11 +12,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from postfilter.jpeg_models import JPEG_ARCHITECTURES
-from postfilter.layers import ResidualBlock, conv, selu_init_
-from postfilter.layers import receptive_radius as _radius
-from postfilter.unet import UNetSelu
 from rcodec.errors import RcodecError
+from rcodec.postfilter.jpeg_models import JPEG_ARCHITECTURES
+from rcodec.postfilter.layers import ResidualBlock, conv, selu_init_
+from rcodec.postfilter.layers import receptive_radius as _radius
+from rcodec.postfilter.unet import UNetSelu
 
 #: Scale of the residual branches and of the global shortcut (EDSR's res_scale).
 RES_SCALE = 0.1

@@ -48,7 +48,7 @@ class ModelEntry:
 
 def load_registry() -> list[ModelEntry]:
     """All registered networks, from the registry file shipped with the package."""
-    path = resources.files("postfilter").joinpath("weights", _REGISTRY_FILE)
+    path = resources.files("rcodec.postfilter").joinpath("weights", _REGISTRY_FILE)
     if not path.is_file():
         return []
     entries = []

@@ -16,11 +16,14 @@ import dataclasses
 import json
 from pathlib import Path
 
-from postfilter.models import build, input_kind, parameter_count
-from postfilter.registry import ModelEntry, load_registry
-from postfilter.weights import parse_safetensors, read_metadata, sha256_hex, weights_dir
+from rcodec.codec import registry as codec_registry
+from rcodec.codec.images import read_bytes
 from rcodec.errors import RcodecError
-from rcodec.fileio import atomic_write_bytes, atomic_write_text, read_bytes
+from rcodec.fileio import atomic_write_bytes, atomic_write_text
+from rcodec.postfilter.models import build, input_kind, parameter_count
+from rcodec.postfilter.registry import ModelEntry, load_registry
+from rcodec.postfilter.timing import calibration_image, time_filter
+from rcodec.postfilter.weights import parse_safetensors, read_metadata, sha256_hex, weights_dir
 
 
 def ship(run_dir: Path, name: str, selector: int, quantizer_range: tuple[int, int],
@@ -46,10 +49,7 @@ def ship(run_dir: Path, name: str, selector: int, quantizer_range: tuple[int, in
         default=default, steps=int(read_metadata(data).get("step", 0)),
         precision=precision)
     _write_registry([*entries, entry])
-    from optimize.calibration import calibration_image, time_filter
-    from rcodec.pipeline import make_codec
-
-    codec = make_codec(entry.codec)
+    codec = codec_registry.make_codec(entry.codec)
     payload = codec.encode(calibration_image(), sum(quantizer_range) // 2)
     timed = time_filter(entry, codec.decode(payload), repeats=5, payload=payload)
     entry = dataclasses.replace(entry, seconds_per_mpx=round(timed["seconds_per_mpx"], 3))

@@ -23,10 +23,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from postfilter.data import pair_source
-from postfilter.inference import restore_array, to_uint8, torch_threads
-from postfilter.losses import edge_emphasised_loss
-from postfilter.models import (
+from rcodec import metrics
+from rcodec.errors import RcodecError
+from rcodec.fileio import atomic_write_bytes, atomic_write_text
+from rcodec.postfilter.data import pair_source
+from rcodec.postfilter.inference import restore_array, to_uint8, torch_threads
+from rcodec.postfilter.losses import edge_emphasised_loss
+from rcodec.postfilter.models import (
     accepts,
     build,
     input_kind,
@@ -34,16 +37,13 @@ from postfilter.models import (
     parameter_count,
     receptive_radius,
 )
-from postfilter.weights import (
+from rcodec.postfilter.weights import (
     parse_safetensors,
     read_metadata,
     save_weights,
     sha256_hex,
     tensors_to_bytes,
 )
-from rcodec import metrics
-from rcodec.errors import RcodecError
-from rcodec.fileio import atomic_write_bytes, atomic_write_text
 
 CHECKPOINT = "checkpoint.safetensors"
 OPTIMIZER = "optimizer.safetensors"

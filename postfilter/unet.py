@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from postfilter.layers import ResidualBlock, conv, selu_init_
-from postfilter.layers import receptive_radius as _radius
 from rcodec.errors import RcodecError
+from rcodec.postfilter.layers import ResidualBlock, conv, selu_init_
+from rcodec.postfilter.layers import receptive_radius as _radius
 
 #: Scale of the residual branches and of the output (as EdsrSelu's).
 RES_SCALE = 0.1

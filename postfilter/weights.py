@@ -15,16 +15,16 @@ from safetensors.torch import load as _st_load
 from safetensors.torch import save as _st_save
 from torch import nn
 
-from postfilter.registry import ModelEntry
 from rcodec.errors import RcodecError
 from rcodec.fileio import atomic_write_bytes
+from rcodec.postfilter.registry import ModelEntry
 
 WEIGHTS_PACKAGE_DIR = "weights"
 
 
 def weights_dir() -> Path:
     """The package folder that holds shipped weight files (postfilter/weights/)."""
-    return Path(str(resources.files("postfilter").joinpath(WEIGHTS_PACKAGE_DIR)))
+    return Path(str(resources.files("rcodec.postfilter").joinpath(WEIGHTS_PACKAGE_DIR)))
 
 
 def sha256_hex(data: bytes) -> str:

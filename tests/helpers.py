@@ -62,7 +62,7 @@ def sample_crops(folder: Path, box: tuple[int, int, int, int], count: int | None
     PNG crops to `box` (left, top, right, bottom): small inputs that keep a test quick."""
     from PIL import Image
 
-    from rcodec.samples import sample_paths
+    from rcodec.codec.samples import sample_paths
 
     folder.mkdir(parents=True, exist_ok=True)
     for path in sample_paths()[:count]:

@@ -21,15 +21,15 @@ import pytest
 from helpers import BPG_VECTORS
 from PIL import Image
 
-import codec.bpg as bpg
-from codec import container
-from codec import jpeg as jpeg_module
-from codec.bitstream import UE7_MAX
-from codec.jpeg import JpegCodec, read_header
-from codec.jpeg_dct import read_coefficients
+import rcodec.codec.bpg as bpg
+from rcodec.codec import container
+from rcodec.codec import jpeg as jpeg_module
+from rcodec.codec.bitstream import UE7_MAX
+from rcodec.codec.images import open_image
+from rcodec.codec.jpeg import JpegCodec, read_header
+from rcodec.codec.jpeg_dct import read_coefficients
 from rcodec.errors import FormatError
-from rcodec.images import open_image
-from rcodec.pipeline import decode_bytes
+from rcodec.postfilter.pipeline import decode_bytes
 
 #: Peak memory a refused bomb may add, in the reader's own process (imports done before).
 REFUSAL_BYTES = 32 << 20
@@ -98,12 +98,12 @@ def animation(frames: int) -> bytes:
 MEASURE = """
 import json, resource, sys, time
 from pathlib import Path
-from codec.bpg import decode_bpg
-from codec.jpeg import JpegCodec
-from codec.jpeg_dct import read_coefficients
+from rcodec.codec.bpg import decode_bpg
+from rcodec.codec.jpeg import JpegCodec
+from rcodec.codec.jpeg_dct import read_coefficients
 from rcodec.errors import RcodecError
-from rcodec.images import open_image
-from rcodec.pipeline import decode_bytes
+from rcodec.codec.images import open_image
+from rcodec.postfilter.pipeline import decode_bytes
 readers = {"decode_bpg": lambda p: decode_bpg(p.read_bytes()),
            "decode_bytes": lambda p: decode_bytes(p.read_bytes()),
            "jpeg_decode": lambda p: JpegCodec().decode(p.read_bytes()),
@@ -265,7 +265,7 @@ def test_max_pixels_caps_every_reader_for_a_run(tmp_path: Path, monkeypatch: pyt
     """`rcodec --max-pixels` (or $RCODEC_MAX_PIXELS) lowers or raises the caps of BPG, JPEG
     and Pillow's input images together, for worker processes too."""
     from rcodec.cli import main
-    from rcodec.limits import ENV
+    from rcodec.codec.limits import ENV
 
     for module in (bpg, jpeg_module, Image):  # restored after the test
         monkeypatch.setattr(module, "MAX_IMAGE_PIXELS", module.MAX_IMAGE_PIXELS)

@@ -9,10 +9,10 @@ import pytest
 from helpers import BPG_VECTORS, read_png16
 from PIL import Image
 
-import codec.bpg as bpg
-from codec import bpg_pixels as px
-from codec.bitstream import read_ue7, split_annexb, write_ue7
-from codec.hevc import CompactHeader, compact_sps, parameter_sets
+import rcodec.codec.bpg as bpg
+from rcodec.codec import bpg_pixels as px
+from rcodec.codec.bitstream import read_ue7, split_annexb, write_ue7
+from rcodec.codec.hevc import CompactHeader, compact_sps, parameter_sets
 from rcodec.errors import EncodeError, FormatError
 
 VECTORS = sorted(p.name[:-4] for p in BPG_VECTORS.glob("*.bpg") if not p.name.startswith("anim"))

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from optimize import calibration as cal
-from optimize.sweep import NO_FILTER, CodecSpec, FilterSpec, SweepRequest, run_sweep
-from postfilter import registry
-from postfilter.inference import DEFAULT_TILE, decode_tile, load_model
 from rcodec.cli import main
+from rcodec.codec.samples import sample_paths
 from rcodec.errors import RcodecError
-from rcodec.samples import sample_paths
+from rcodec.optimize import calibration as cal
+from rcodec.optimize.sweep import NO_FILTER, CodecSpec, FilterSpec, SweepRequest, run_sweep
+from rcodec.postfilter import registry
+from rcodec.postfilter.inference import DEFAULT_TILE, decode_tile, load_model
 from rcodec.units import parse_bytes, parse_seconds
 
 SMALL = np.asarray(Image.open(sample_paths()[0]).convert("RGB"))[:96, :128]
@@ -158,8 +158,8 @@ def test_calibrating_luma_and_dct_networks(tmp_path: Path, monkeypatch: pytest.M
     import torch
     from test_jpeg_postfilter import save_entry
 
-    from codec.jpeg import JpegCodec
-    from postfilter.models import build
+    from rcodec.codec.jpeg import JpegCodec
+    from rcodec.postfilter.models import build
 
     torch.manual_seed(0)
     entry = save_entry(tmp_path, monkeypatch, build(arch), arch, channels="y")

@@ -12,7 +12,7 @@ import pytest
 from helpers import BPG_VECTORS
 from PIL import Image
 
-from codec import container
+from rcodec.codec import container
 
 
 def rcodec(*args: str) -> subprocess.CompletedProcess:
@@ -98,7 +98,7 @@ def test_unknown_selector_is_refused(tmp_path: Path, source: Path) -> None:
 def test_sixteen_bit_png_is_written_and_read_back(tmp_path: Path) -> None:
     from helpers import read_png16
 
-    from rcodec.images import write_png
+    from rcodec.codec.images import write_png
 
     array = np.random.default_rng(0).integers(0, 65536, (5, 7, 3), dtype=np.uint16)
     write_png(tmp_path / "x.png", array)

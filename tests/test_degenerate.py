@@ -11,12 +11,12 @@ import pytest
 from helpers import BPG_VECTORS
 from PIL import Image
 
-import codec.bpg as bpg
-from optimize.plan import Candidates, solve
-from optimize.table import COLUMNS, write_csv
+import rcodec.codec.bpg as bpg
 from rcodec.cli import main
-from rcodec.images import open_image, read_rgb, write_png
-from rcodec.samples import sample_paths
+from rcodec.codec.images import open_image, read_rgb, write_png
+from rcodec.codec.samples import sample_paths
+from rcodec.optimize.plan import Candidates, solve
+from rcodec.optimize.table import COLUMNS, write_csv
 
 FAST = ["--level", "1", "--qps", "34:35", "--jobs", "1", "--filters", "none"]
 

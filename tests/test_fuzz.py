@@ -1,5 +1,6 @@
-"""Fuzzing the readers of untrusted files: the BPG parser and decoder, the .rcb container (through
-`rcodec.pipeline.decode_bytes`) and the JPEG path (header check, pixel decoder, coefficients).
+"""Fuzzing the readers of untrusted files: the BPG parser and decoder, the .rcb container
+(through `rcodec.postfilter.pipeline.decode_bytes`) and the JPEG path (header check, pixel
+decoder, coefficients).
 
 Inputs are mutations of real files: the reference BPG vectors, our own encoder's outputs and
 JPEGs written by Pillow, damaged by bit flips, byte replacements, truncation, insertions,
@@ -31,15 +32,15 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-import codec.bpg as bpg
-from codec import container
-from codec import jpeg as jpeg_module
-from codec.bitstream import UE7_MAX, write_ue7
-from codec.jpeg import JpegCodec, read_header
-from codec.jpeg_dct import read_coefficients
+import rcodec.codec.bpg as bpg
+from rcodec.codec import container
+from rcodec.codec import jpeg as jpeg_module
+from rcodec.codec.bitstream import UE7_MAX, write_ue7
+from rcodec.codec.images import open_image
+from rcodec.codec.jpeg import JpegCodec, read_header
+from rcodec.codec.jpeg_dct import read_coefficients
 from rcodec.errors import RcodecError
-from rcodec.images import open_image
-from rcodec.pipeline import decode_bytes
+from rcodec.postfilter.pipeline import decode_bytes
 
 #: Cases per fuzz test in CI (about 20 s for the whole file on two busy cores).
 CI_EXAMPLES = {"bpg": 700, "container": 300, "jpeg": 700}
@@ -182,7 +183,7 @@ def container_seeds() -> list[bytes]:
 
 
 def container_filter_selectors() -> frozenset[int]:
-    from postfilter import registry
+    from rcodec.postfilter import registry
 
     return registry.known_selectors()
 

@@ -21,14 +21,14 @@ import safetensors.torch
 import torch
 from helpers import sample_crops
 
-from optimize import job
-from optimize.cache import SweepCache
-from postfilter import train as train_module
-from postfilter.train import TrainConfig, train
-from postfilter.weights import read_metadata, save_weights
 from rcodec.cli import main
+from rcodec.codec.images import write_png
 from rcodec.errors import RcodecError
-from rcodec.images import write_png
+from rcodec.optimize import job
+from rcodec.optimize.cache import SweepCache
+from rcodec.postfilter import train as train_module
+from rcodec.postfilter.train import TrainConfig, train
+from rcodec.postfilter.weights import read_metadata, save_weights
 
 #: Columns of the sweep table that do not depend on timing (decode/encode seconds do).
 STABLE_COLUMNS = ("image", "codec", "quantizer", "filter", "bytes", "sse", "pixels", "psnr",
@@ -227,7 +227,7 @@ def test_two_sweeps_into_one_cache_at_once(images: Path, reference: tuple[Path, 
 
 TRAIN_SCRIPT = """
 import json, sys
-from postfilter.train import TrainConfig, train
+from rcodec.postfilter.train import TrainConfig, train
 train(TrainConfig(**json.loads(sys.argv[1])))
 """
 

@@ -11,15 +11,15 @@ import pytest
 from helpers import sample_crops
 from PIL import Image
 
-from codec.bpg import decode_bpg, encode_bpg
-from optimize import job
-from optimize.cache import SweepCache
-from optimize.sweep import CodecSpec, SweepRequest, run_sweep
-from optimize.table import COLUMNS, read_sweep, to_candidates, write_csv
-from postfilter import registry
 from rcodec import metrics
 from rcodec.cli import main
+from rcodec.codec.bpg import decode_bpg, encode_bpg
 from rcodec.errors import BudgetError
+from rcodec.optimize import job
+from rcodec.optimize.cache import SweepCache
+from rcodec.optimize.sweep import CodecSpec, SweepRequest, run_sweep
+from rcodec.optimize.table import COLUMNS, read_sweep, to_candidates, write_csv
+from rcodec.postfilter import registry
 
 FAST_BPG = CodecSpec("bpg", (("level", 1),))
 

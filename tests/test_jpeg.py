@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile, JpegImagePlugin
 
-from codec import jpeg as jpeg_module
-from codec.jpeg import JpegCodec, read_header
-from codec.jpeg_dct import (
+from rcodec.codec import jpeg as jpeg_module
+from rcodec.codec.jpeg import JpegCodec, read_header
+from rcodec.codec.jpeg_dct import (
     blocks_to_image,
     dequantize,
     idct_blocks,

@@ -8,11 +8,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from postfilter import inference
-from postfilter.inference import restore_array
-from postfilter.jpeg_models import JPEG_ARCHITECTURES
-from postfilter.losses import edge_emphasised_loss, sobel, sobel_edge_loss
-from postfilter.models import ARCHITECTURES, build, input_kind, parameter_count, receptive_radius
+from rcodec.postfilter import inference
+from rcodec.postfilter.inference import restore_array
+from rcodec.postfilter.jpeg_models import JPEG_ARCHITECTURES
+from rcodec.postfilter.losses import edge_emphasised_loss, sobel, sobel_edge_loss
+from rcodec.postfilter.models import (
+    ARCHITECTURES,
+    build,
+    input_kind,
+    parameter_count,
+    receptive_radius,
+)
 
 
 def random_plane(height: int, width: int, seed: int = 0, channels: int = 1) -> np.ndarray:
@@ -245,9 +251,9 @@ def test_filter_luma_gray_and_colour() -> None:
 
 
 def save_entry(tmp_path, monkeypatch, model: torch.nn.Module, arch: str, **fields):
-    from postfilter import weights as weights_mod
-    from postfilter.registry import ModelEntry
-    from postfilter.weights import save_weights
+    from rcodec.postfilter import weights as weights_mod
+    from rcodec.postfilter.registry import ModelEntry
+    from rcodec.postfilter.weights import save_weights
 
     digest = save_weights(model, tmp_path / f"{arch}.safetensors")
     monkeypatch.setattr(weights_mod, "weights_dir", lambda: tmp_path)
@@ -257,8 +263,8 @@ def save_entry(tmp_path, monkeypatch, model: torch.nn.Module, arch: str, **field
 
 
 def test_apply_filter_luma_network(tmp_path, monkeypatch) -> None:
-    from postfilter.inference import DEFAULT_TILE, apply_filter
     from rcodec.errors import RcodecError
+    from rcodec.postfilter.inference import DEFAULT_TILE, apply_filter
 
     torch.manual_seed(8)
     model = build("l4")
@@ -286,7 +292,7 @@ def test_apply_filter_luma_network(tmp_path, monkeypatch) -> None:
 
 
 def jpeg_bytes(image: np.ndarray, quality: int = 20) -> bytes:
-    from codec.jpeg import JpegCodec
+    from rcodec.codec.jpeg import JpegCodec
 
     return JpegCodec().encode(image, quality)
 
@@ -296,8 +302,8 @@ def forbid_pixel_decodes(monkeypatch: pytest.MonkeyPatch) -> None:
     import jpeglib
     from PIL import Image, JpegImagePlugin
 
-    from codec import jpeg_dct
-    from codec.jpeg import JpegCodec
+    from rcodec.codec import jpeg_dct
+    from rcodec.codec.jpeg import JpegCodec
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("a pixel decode was attempted")
@@ -311,9 +317,9 @@ def forbid_pixel_decodes(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_hrcnn_input_from_the_coefficients(monkeypatch: pytest.MonkeyPatch) -> None:
-    from codec.jpeg import JpegCodec
-    from codec.jpeg_dct import idct_blocks
-    from postfilter.dct import DCT_SCALE, hrcnn_input
+    from rcodec.codec.jpeg import JpegCodec
+    from rcodec.codec.jpeg_dct import idct_blocks
+    from rcodec.postfilter.dct import DCT_SCALE, hrcnn_input
 
     gray = random_plane(37, 53, seed=11)[..., 0]
     rgb = random_plane(37, 53, seed=12, channels=3)
@@ -333,14 +339,14 @@ def test_hrcnn_input_from_the_coefficients(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_hrcnn_decodes_from_the_payload(tmp_path, monkeypatch) -> None:
-    from postfilter.dct import hrcnn_input
-    from postfilter.inference import DEFAULT_TILE, apply_filter
     from rcodec.errors import RcodecError
+    from rcodec.postfilter.dct import hrcnn_input
+    from rcodec.postfilter.inference import DEFAULT_TILE, apply_filter
 
     gray = random_plane(45, 60, seed=13)[..., 0]
     rgb = random_plane(45, 60, seed=14, channels=3)
     gray_jpeg, rgb_jpeg = jpeg_bytes(gray, 10), jpeg_bytes(rgb, 10)
-    from codec.jpeg import JpegCodec
+    from rcodec.codec.jpeg import JpegCodec
 
     gray_decoded, rgb_decoded = JpegCodec().decode(gray_jpeg), JpegCodec().decode(rgb_jpeg)
 
@@ -365,7 +371,7 @@ def test_hrcnn_decodes_from_the_payload(tmp_path, monkeypatch) -> None:
 
 
 def test_hrcnn_tiled_equals_whole() -> None:
-    from postfilter.dct import read_plane
+    from rcodec.postfilter.dct import read_plane
 
     plane, _ = read_plane(jpeg_bytes(random_plane(45, 60, seed=16)[..., 0], 10))
     torch.manual_seed(17)
@@ -377,8 +383,8 @@ def test_hrcnn_tiled_equals_whole() -> None:
 
 
 def test_hrcnn_starts_as_a_jpeg_decoder() -> None:
-    from codec.jpeg import JpegCodec
-    from postfilter.dct import hrcnn_input
+    from rcodec.codec.jpeg import JpegCodec
+    from rcodec.postfilter.dct import hrcnn_input
 
     data = jpeg_bytes(random_plane(45, 60, seed=19)[..., 0], 10)
     torch.manual_seed(20)
@@ -389,8 +395,8 @@ def test_hrcnn_starts_as_a_jpeg_decoder() -> None:
 
 
 def test_dct_augmentation_is_exact() -> None:
-    from codec.jpeg_dct import idct_blocks
-    from postfilter.dct import augment_plane, read_plane
+    from rcodec.codec.jpeg_dct import idct_blocks
+    from rcodec.postfilter.dct import augment_plane, read_plane
 
     plane, _ = read_plane(jpeg_bytes(random_plane(32, 48, seed=18)[..., 0]))
 
@@ -412,7 +418,7 @@ def test_dct_augmentation_is_exact() -> None:
 
 
 def write_images(folder, count: int, height: int = 48, width: int = 64, seed: int = 0) -> None:
-    from rcodec.images import write_png
+    from rcodec.codec.images import write_png
 
     folder.mkdir(parents=True)
     for i in range(count):
@@ -420,11 +426,11 @@ def write_images(folder, count: int, height: int = 48, width: int = 64, seed: in
 
 
 def test_luma_pairs_follow_the_jpeg_notes(tmp_path) -> None:
-    from codec.jpeg import JpegCodec
-    from postfilter.data import PairDataset
+    from rcodec.codec.images import read_rgb
+    from rcodec.codec.jpeg import JpegCodec
     from rcodec.errors import RcodecError
-    from rcodec.images import read_rgb
     from rcodec.metrics import rgb_to_matlab_y
+    from rcodec.postfilter.data import PairDataset
 
     write_images(tmp_path / "img", 2)
     cache = tmp_path / "cache"
@@ -455,7 +461,7 @@ def test_luma_pairs_follow_the_jpeg_notes(tmp_path) -> None:
 
 
 def test_learning_rate_schedules() -> None:
-    from postfilter.train import TrainConfig, learning_rate
+    from rcodec.postfilter.train import TrainConfig, learning_rate
 
     config = TrainConfig("conv_unit", "jpeg", 10, "d", "v", "o", lr=1e-3, lr_halve_every=10)
     factors = build("conv_unit").lr_factors
@@ -469,7 +475,7 @@ def test_training_l4_on_luma_and_resume(tmp_path) -> None:
 
     import safetensors.torch
 
-    from postfilter.train import TrainConfig, train
+    from rcodec.postfilter.train import TrainConfig, train
 
     write_images(tmp_path / "train", 3)
     write_images(tmp_path / "val", 1, seed=10)
@@ -498,8 +504,8 @@ def test_training_l4_on_luma_and_resume(tmp_path) -> None:
 def test_rcodec_train_cli_conv_unit_edge_loss_and_hrcnn(tmp_path, monkeypatch) -> None:
     import json
 
-    from postfilter.weights import read_metadata
     from rcodec.cli import main
+    from rcodec.postfilter.weights import read_metadata
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     write_images(tmp_path / "train", 2)
@@ -524,8 +530,8 @@ def test_rcodec_train_cli_conv_unit_edge_loss_and_hrcnn(tmp_path, monkeypatch) -
 def test_multi_quality_training_and_time_limit(tmp_path, monkeypatch, capsys) -> None:
     import json
 
-    from postfilter.data import PairMix, pair_source
     from rcodec.cli import main
+    from rcodec.postfilter.data import PairMix, pair_source
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     write_images(tmp_path / "train", 2)

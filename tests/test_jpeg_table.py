@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from helpers import sample_crops
 
-from postfilter.jpeg_table import Network, compare, markdown
-from postfilter.models import build
 from rcodec.cli import main
+from rcodec.postfilter.jpeg_table import Network, compare, markdown
+from rcodec.postfilter.models import build
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,11 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from optimize import plan as plan_module
-from optimize.ilp import parse_cbc_log
-from optimize.lagrangian import Grid
-from optimize.plan import Candidates, budget_bytes_for_bpp, solve
 from rcodec.errors import BudgetError, RcodecError
+from rcodec.optimize import plan as plan_module
+from rcodec.optimize.ilp import parse_cbc_log
+from rcodec.optimize.lagrangian import Grid
+from rcodec.optimize.plan import Candidates, budget_bytes_for_bpp, solve
 
 EXACT = ("cbc", "highs", "auto")
 

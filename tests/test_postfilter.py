@@ -11,16 +11,16 @@ import pytest
 import safetensors.torch
 import torch
 
-from postfilter import inference
-from postfilter import weights as weights_mod
-from postfilter.data import PairDataset, area_downscale
-from postfilter.inference import apply_filter, restore, tile_grid, to_uint8
-from postfilter.models import ARCHITECTURES, build, parameter_count, receptive_radius
-from postfilter.registry import ModelEntry
-from postfilter.train import TrainConfig, train
-from postfilter.weights import load_weights, read_metadata, save_weights
+from rcodec.codec.images import write_png
 from rcodec.errors import RcodecError
-from rcodec.images import write_png
+from rcodec.postfilter import inference
+from rcodec.postfilter import weights as weights_mod
+from rcodec.postfilter.data import PairDataset, area_downscale
+from rcodec.postfilter.inference import apply_filter, restore, tile_grid, to_uint8
+from rcodec.postfilter.models import ARCHITECTURES, build, parameter_count, receptive_radius
+from rcodec.postfilter.registry import ModelEntry
+from rcodec.postfilter.train import TrainConfig, train
+from rcodec.postfilter.weights import load_weights, read_metadata, save_weights
 
 
 def small_model(seed: int = 0, blocks: int = 2, maps: int = 8) -> torch.nn.Module:
@@ -149,8 +149,8 @@ def test_bf16_is_close() -> None:
 def test_precision_follows_the_registry_and_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     import dataclasses
 
-    from optimize.sweep import FilterSpec
-    from postfilter import registry
+    from rcodec.optimize.sweep import FilterSpec
+    from rcodec.postfilter import registry
 
     shipped = registry.load_registry()[0]
     fast = dataclasses.replace(shipped, precision="bf16")

@@ -11,15 +11,15 @@ import pytest
 from helpers import sample_crops
 from PIL import Image
 
-from optimize.table import read_sweep
-from postfilter import registry
-from postfilter.inference import apply_filter, load_model
-from postfilter.models import input_kind, parameter_count
 from rcodec import metrics
 from rcodec.cli import main
-from rcodec.images import read_rgb
-from rcodec.pipeline import make_codec
-from rcodec.samples import sample_paths
+from rcodec.codec.images import read_rgb
+from rcodec.codec.registry import make_codec
+from rcodec.codec.samples import sample_paths
+from rcodec.optimize.table import read_sweep
+from rcodec.postfilter import registry
+from rcodec.postfilter.inference import apply_filter, load_model
+from rcodec.postfilter.models import input_kind, parameter_count
 
 ENTRIES = registry.load_registry()
 QUANTIZER_LIMITS = {"bpg": (0, 51), "jpeg": (1, 100)}

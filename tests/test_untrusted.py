@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from codec import container
-from codec.bpg import encode_bpg
-from postfilter import registry
-from postfilter.weights import load_weights
+from rcodec.codec import container
+from rcodec.codec.bpg import encode_bpg
 from rcodec.errors import RcodecError
-from rcodec.pipeline import decode_bytes
+from rcodec.postfilter import registry
+from rcodec.postfilter.pipeline import decode_bytes
+from rcodec.postfilter.weights import load_weights
 
 
 class Payload:

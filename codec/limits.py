@@ -1,8 +1,9 @@
 """Pixel caps: the largest image the readers and decoders here will allocate memory for.
 
-Each format keeps its own cap as a module attribute (codec.bpg, codec.jpeg, and Pillow's for
-input images). `rcodec --max-pixels N` or $RCODEC_MAX_PIXELS sets them all for a run; worker
-processes read the variable when they import the codecs, so they follow the same cap.
+Each format keeps its own cap as a module attribute (rcodec.codec.bpg, rcodec.codec.jpeg, ...,
+and Pillow's for input images). `rcodec --max-pixels N` or $RCODEC_MAX_PIXELS sets them all
+for a run (`rcodec.codec.registry.set_pixel_cap`); worker processes read the variable when
+they import the codecs, so they follow the same cap.
 """
 
 from __future__ import annotations
@@ -33,16 +34,3 @@ def pixel_cap(default: int) -> int:
     """$RCODEC_MAX_PIXELS when set, else `default`."""
     text = os.environ.get(ENV)
     return default if not text else parse_pixels(text)
-
-
-def set_pixel_cap(pixels: int) -> None:
-    """Cap every format at `pixels` in this process and in the workers it starts later."""
-    from PIL import Image
-
-    import codec.bpg
-    import codec.jpeg
-
-    os.environ[ENV] = str(pixels)
-    codec.bpg.MAX_IMAGE_PIXELS = pixels
-    codec.jpeg.MAX_IMAGE_PIXELS = pixels
-    Image.MAX_IMAGE_PIXELS = pixels

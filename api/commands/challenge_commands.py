@@ -1,4 +1,5 @@
-"""challenge pack | check | score | table: challenge-style submissions and their scores."""
+"""challenge pack | check | score | table, and rd: challenge-style submissions, their scores
+and rate-distortion curves, each one call of the public API."""
 
 from __future__ import annotations
 
@@ -6,18 +7,23 @@ import argparse
 import sys
 from pathlib import Path
 
-from optimize import job
-from optimize.cache import default_cache_root
-from rcodec.cli import print_json
+from rcodec import api
+from rcodec.commands.common import add_codec_options, codec_options, print_json, progress_bar
 from rcodec.commands.job_commands import (
     add_budget_options,
     add_sweep_options,
     backend_context,
-    budgeted_job,
-    progress_bar,
+    budget_options,
+    job_options,
 )
-from rcodec.images import list_images
-from rcodec.units import duration_argument, size_argument
+from rcodec.units import (
+    count_argument,
+    duration_argument,
+    jobs_argument,
+    quantizers_argument,
+    rate_argument,
+    size_argument,
+)
 
 
 def add_challenge_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,8 +39,10 @@ def add_challenge_arguments(parser: argparse.ArgumentParser) -> None:
     check.add_argument("submission", type=Path)
     check.add_argument("--images", type=Path, required=True, help="the original images")
     cap = check.add_mutually_exclusive_group()
-    cap.add_argument("--bytes", type=int, help="byte cap (default: the one in report.json)")
-    cap.add_argument("--bpp", type=str, help="byte cap as bits per pixel of the originals")
+    cap.add_argument("--bytes", type=count_argument,
+                     help="byte cap (default: the one in report.json)")
+    cap.add_argument("--bpp", type=rate_argument,
+                     help="byte cap as bits per pixel of the originals")
     check.add_argument("--memory-limit", type=size_argument, default="8G",
                        help="decoder's resident memory limit (default 8G)")
     check.add_argument("--time-limit", type=duration_argument, default="1h",
@@ -53,11 +61,11 @@ def add_challenge_arguments(parser: argparse.ArgumentParser) -> None:
     table = actions.add_parser("table", help="the CLIC 2018 post-processing table: per QP, "
                                              "bpp and PSNR / MS-SSIM of BPG and each network")
     table.add_argument("images", type=Path, help="folder of images")
-    table.add_argument("--qps", default="39:43")
+    table.add_argument("--qps", default="39:43", type=quantizers_argument)
     table.add_argument("--filters", default="all",
-                       help="networks to compare ('all' registered BPG ones)")
-    table.add_argument("--level", type=int, default=8)
-    table.add_argument("--jobs", type=int, default=-1)
+                       help="networks to compare ('all' registered for the codec)")
+    add_codec_options(table)
+    table.add_argument("--jobs", type=jobs_argument, default=-1)
     table.add_argument("--cache", type=Path, default=None)
     table.add_argument("--json", type=Path, help="also write the table as JSON here")
     table.add_argument("--markdown", type=Path, help="also write the table as Markdown here")
@@ -69,13 +77,9 @@ def run_challenge(args: argparse.Namespace) -> int:
 
 
 def run_pack(args: argparse.Namespace) -> int:
-    from challenge.pack import pack
-
-    paths, request, budget = budgeted_job(args)
-    with progress_bar(len(paths), "sweep") as bar, backend_context(args):
-        report = pack(args.images, args.output, budget, request,
-                      args.cache or default_cache_root(), args.jobs, args.backend,
-                      args.solver, bar.update, args.time_limit)
+    with progress_bar("sweep") as update, backend_context(args):
+        report = api.pack_submission(args.images, args.output, progress=update,
+                                     **budget_options(args), **job_options(args))
     totals = report["totals"]
     print(f"{args.output}: {totals['images']} images, {totals['total_bytes']} bytes of images "
           f"+ report = within the cap of {report['budget']['bytes']} "
@@ -87,14 +91,9 @@ def run_pack(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from challenge.check import check
-    from challenge.pack import cap_for
-
-    cap = args.bytes
-    if args.bpp is not None:
-        cap = cap_for(job.Budget(bpp=args.bpp), args.images)
-    rules = check(args.submission, args.images, cap, args.memory_limit, args.time_limit,
-                  args.decoded)
+    rules = api.check_submission(args.submission, args.images, bytes=args.bytes, bpp=args.bpp,
+                                 memory_limit=args.memory_limit, time_limit=args.time_limit,
+                                 decoded=args.decoded)
     if args.json:
         print_json([rule.__dict__ for rule in rules])
     else:
@@ -108,9 +107,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_score(args: argparse.Namespace) -> int:
-    from challenge.score import score
-
-    result = score(args.decoded, args.images, args.compressed)
+    result = api.score_submission(args.decoded, args.images, compressed=args.compressed)
     if args.json:
         print_json(result)
         return 0
@@ -125,28 +122,24 @@ def run_score(args: argparse.Namespace) -> int:
 
 
 def run_table(args: argparse.Namespace) -> int:
-    from challenge.table import format_markdown, qp_table
+    from rcodec.challenge.table import format_markdown  # (imported on use: loads the layers)
 
-    result = qp_table(args.images, args.qps, args.filters, args.level,
-                      args.cache or default_cache_root(), args.jobs)
+    result = api.qp_table(args.images, qps=args.qps, filters=args.filters,
+                          codec_options=codec_options(args, args.codec), cache=args.cache,
+                          jobs=args.jobs, codec=args.codec)
     text = format_markdown(result)
     print(text)
-    from rcodec.fileio import atomic_write_text
-
     if args.markdown:
-        atomic_write_text(args.markdown, text + "\n")
+        api.write_text(args.markdown, text + "\n")
     if args.json:
-        import json
-
-        atomic_write_text(args.json, json.dumps(result, indent=2))
+        api.write_json(args.json, result)
     return 0
-
 
 
 def add_rd_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", type=Path, help="folder of images")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output folder")
-    parser.add_argument("--codec", default="bpg", help="comma-separated: bpg, jpeg")
+    add_codec_options(parser, several=True)
     parser.add_argument("--filters", default="none,default",
                         help="post-filter candidates for the plan+filter curves ('default': "
                              "each codec's default networks)")
@@ -154,46 +147,25 @@ def add_rd_arguments(parser: argparse.ArgumentParser) -> None:
                         help="budgets: START:STOP:COUNT or a comma-separated list")
     parser.add_argument("--baseline", help="curve the BD numbers are against "
                                            "(default: the first codec's fixed curve)")
-    parser.add_argument("--level", type=int, default=8, choices=range(1, 10), metavar="1..9")
-    parser.add_argument("--jobs", type=int, default=-1)
+    parser.add_argument("--jobs", type=jobs_argument, default=-1)
     parser.add_argument("--cache", type=Path, default=None)
 
 
 def run_rd(args: argparse.Namespace) -> int:
-    from challenge.rd import parse_rates, rd_curves, write_rd
-    from optimize.sweep import CodecSpec, FilterSpec
-    from postfilter import registry
-    from rcodec.commands.job_commands import default_filters
-    from rcodec.errors import RcodecError
-
-    codecs = [name.strip() for name in args.codec.split(",") if name.strip()]
-    for name in codecs:
-        if name not in ("bpg", "jpeg"):
-            raise RcodecError(f"unknown codec {name!r} (bpg or jpeg)")
-    specs = [CodecSpec(name, (("level", args.level),) if name == "bpg" else ())
-             for name in codecs]
-    filters: dict[str, list] = {name: [] for name in codecs}
-    for name in (n.strip() for n in args.filters.split(",")):
-        if name == "default":
-            for codec in codecs:
-                filters[codec] += default_filters(codec)
-        elif name and name != "none":
-            entry = registry.find(name)
-            if entry.codec not in filters:
-                raise RcodecError(f"post-filter {name} is for {entry.codec}, not swept here")
-            filters[entry.codec].append(FilterSpec(entry.name, entry.selector, entry.sha256))
-    rates = parse_rates(args.bpp)
-    paths = list_images(args.images)
-    with progress_bar(len(paths) * len(specs), "sweep") as bar:
-        curves = rd_curves(args.images, specs, filters, rates,
-                           args.cache or default_cache_root(), args.jobs, bar.update)
-    table = write_rd(curves, args.output, args.baseline or f"{codecs[0]}-fixed")
+    options = {}
+    for name in args.codec:
+        options |= codec_options(args, name)
+    with progress_bar("sweep") as update:
+        result = api.rd(args.images, args.output, codecs=args.codec, filters=args.filters,
+                        bpp=args.bpp, baseline=args.baseline, codec_options=options,
+                        cache=args.cache, jobs=args.jobs, progress=update)
+    table = result.bd
     print(f"{'curve':<22} {'points':>6} {'BD-rate':>9} {'BD-PSNR':>8}   vs {table['baseline']}")
-    for curve in curves:
-        bd = table["curves"][curve.name]
+    for curve in result.curves:
+        bd = table["curves"][curve["name"]]
         rate = "n/a" if bd["bd_rate_percent"] is None else f"{bd['bd_rate_percent']:+.2f}%"
         psnr = "n/a" if bd["bd_psnr_db"] is None else f"{bd['bd_psnr_db']:+.3f}"
-        print(f"{curve.name:<22} {len(curve.points):>6} {rate:>9} {psnr:>8}")
-    print(f"wrote {len(curves)} curves (CompressAI JSON), rd.png, rd.svg and bd.json to "
-          f"{args.output}")
+        print(f"{curve['name']:<22} {len(curve['points']):>6} {rate:>9} {psnr:>8}")
+    print(f"wrote {len(result.curves)} curves (CompressAI JSON), rd.png, rd.svg and bd.json "
+          f"to {args.output}")
     return 0

@@ -9,8 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from rcodec.errors import RcodecError
-
 
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
@@ -46,11 +44,3 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write UTF-8 `text` to `path` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def read_bytes(path: str | os.PathLike[str]) -> bytes:
-    """A file's bytes; an unreadable file is an RcodecError naming it."""
-    try:
-        return Path(path).read_bytes()
-    except OSError as error:
-        raise RcodecError(f"{path}: cannot read ({error.strerror or error})") from None

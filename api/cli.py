@@ -3,31 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
-from rcodec import __version__
+from rcodec.codec.limits import parse_pixels
+from rcodec.codec.registry import set_pixel_cap
+from rcodec.commands import COMMANDS
 from rcodec.errors import RcodecError
-
-
-def print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, default=_json_default))
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot serialise {type(value).__name__}")
+from rcodec.version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from rcodec.commands import COMMANDS
-
     parser = argparse.ArgumentParser(
         prog="rcodec",
         description="Compress image datasets to a bit-rate target with BPG or JPEG and restore "
@@ -50,8 +36,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.max_pixels is not None:
-            from rcodec.limits import parse_pixels, set_pixel_cap
-
             set_pixel_cap(parse_pixels(args.max_pixels))
         return int(args.handler(args) or 0)
     except RcodecError as error:

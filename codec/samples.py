@@ -9,7 +9,7 @@ from pathlib import Path
 
 def sample_paths() -> list[Path]:
     """Paths of the bundled sample photographs."""
-    folder = resources.files("rcodec").joinpath("data", "samples")
+    folder = resources.files("rcodec.codec").joinpath("data", "samples")
     return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".png"))
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rcodec import api
+from rcodec.codec import registry as codec_registry
 from rcodec.errors import RcodecError
-from rcodec.units import duration_argument
+from rcodec.units import duration_argument, quantizers_argument
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,11 +19,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch-config", type=arch_config, default={},
                         help='constructor options of the architecture as JSON, e.g. '
                              '\'{"blocks": 16, "maps": 64}\' or \'{"residual": true}\'')
-    parser.add_argument("--codec", choices=["bpg", "jpeg"], default="bpg")
-    parser.add_argument("--qp", help="BPG quantizer of the training pairs; several (38:42, "
-                                     "30:50:4 or 30,40) train one network on all of them")
-    parser.add_argument("--quality", help="JPEG quality of the training pairs; several "
-                                          "(10:60:10 or 10,20,40) train a multi-quality network")
+    parser.add_argument("--codec", choices=codec_registry.names(),
+                        default=codec_registry.DEFAULT_CODEC)
+    for name in quantizer_names():
+        parser.add_argument(f"--{name}", type=quantizers_argument,
+                            help=f"{name} of the training pairs (--qp for BPG, --quality for "
+                                 "JPEG, ...); several (38:42, 30:50:4 or 30,40) train one "
+                                 "network on all of them")
     parser.add_argument("--data", type=Path, required=True, help="folder of training images")
     parser.add_argument("--val", type=Path, required=True, help="folder of validation images")
     parser.add_argument("-o", "--output", type=Path, required=True,
@@ -65,15 +69,18 @@ def arch_config(text: str) -> dict:
     return value
 
 
-def run_train(args: argparse.Namespace) -> int:
-    from optimize.sweep import parse_quantizers
-    from postfilter.train import TrainConfig, train
+def quantizer_names() -> list[str]:
+    """The quantizer flags of the registered codecs (qp, quality, ...), each once."""
+    return list(dict.fromkeys(codec_registry.codec_class(n).quantizer_name
+                              for n in codec_registry.names()))
 
-    text = args.qp if args.codec == "bpg" else args.quality
-    if text is None:
-        raise RcodecError("give --qp for bpg or --quality for jpeg")
-    quantizers = parse_quantizers(text)
-    config = TrainConfig(
+
+def run_train(args: argparse.Namespace) -> int:
+    own = codec_registry.codec_class(args.codec).quantizer_name
+    quantizers = getattr(args, own)
+    if quantizers is None:
+        raise RcodecError(f"give --{own} for {args.codec}")
+    best = api.train(
         arch=args.arch, codec=args.codec, quantizer=quantizers[0],
         quantizers=quantizers if len(quantizers) > 1 else None, data_dir=str(args.data),
         val_dir=str(args.val), out_dir=str(args.output), batch_size=args.batch_size,
@@ -82,6 +89,5 @@ def run_train(args: argparse.Namespace) -> int:
         downscale=args.downscale, checkpoint_every=args.checkpoint_every, threads=args.threads,
         precision=args.precision, edge_loss=args.edge_loss, time_limit=args.time_limit,
         arch_config=args.arch_config)
-    best = train(config)
     print(f"best weights: {best}")
     return 0

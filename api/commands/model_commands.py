@@ -1,13 +1,14 @@
-"""models, calibrate: the registered post-filter networks and their speed on this machine."""
+"""models, calibrate, jpeg-table: the registered post-filter networks and their speed and
+quality, each one call of the public API."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from optimize.calibration import calibrate, load_calibration, save_calibration
-from postfilter import registry
-from rcodec.cli import print_json
+from rcodec import api
+from rcodec.commands.common import print_json
+from rcodec.units import count_argument
 
 
 def add_models_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,10 +18,8 @@ def add_models_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    entries = registry.load_registry()
-    calibration = load_calibration()
-    measured = {e.name: calibration.filter_rate(e.name, e.sha256) if calibration else None
-                for e in entries}
+    entries = api.models()
+    measured = api.calibrated_speeds()
     if args.json:
         print_json([entry.to_json() | {"calibrated_seconds_per_mpx": measured[entry.name]}
                     for entry in entries])
@@ -39,7 +38,8 @@ def run_models(args: argparse.Namespace) -> int:
 
 def add_calibrate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", help="comma-separated networks to time (default: all)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per stage (median)")
+    parser.add_argument("--repeats", type=count_argument, default=5,
+                        help="timed runs per stage (median)")
     parser.add_argument("--json", action="store_true", help="print the calibration as JSON")
 
 
@@ -54,9 +54,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     if not args.json:
         print("timing each decode stage alone, one image at a time (median of "
               f"{args.repeats})")
-    result = calibrate(names, repeats=max(1, args.repeats), progress=report,
-                       base=load_calibration())
-    path = save_calibration(result)
+    result, path = api.calibrate(names, repeats=args.repeats, progress=report)
     if args.json:
         print_json(result.to_json() | {"path": path})
     else:
@@ -69,23 +67,14 @@ def add_jpeg_table_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--qualities", default="10,20")
     parser.add_argument("--runs", type=Path, nargs="*", default=[],
                         help="training run folders to include besides the registered networks")
-    parser.add_argument("--limit", type=int, help="first N images only")
+    parser.add_argument("--limit", type=count_argument, help="first N images only")
     parser.add_argument("-o", "--output", type=Path, default=Path(
         "docs/jpeg-artifact-removal.md"), help="Markdown table (JSON next to it)")
 
 
 def run_jpeg_table(args: argparse.Namespace) -> int:
-    import json
-
-    from postfilter.jpeg_table import compare, markdown, registered_networks, run_network
-    from rcodec.fileio import atomic_write_text
-
     qualities = [int(q) for q in args.qualities.split(",")]
-    networks = registered_networks() + [run_network(run) for run in args.runs]
-    result = compare(args.images, qualities, networks, args.limit)
-    text = markdown(result)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.output, text)
-    atomic_write_text(args.output.with_suffix(".json"), json.dumps(result, indent=2))
+    _, text = api.jpeg_table(args.images, qualities=qualities, runs=args.runs,
+                             limit=args.limit, out=args.output)
     print(text)
     return 0

@@ -5,16 +5,16 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-import codec.bpg  # registers the BPG plugin with Pillow
-import codec.jpeg
+from rcodec.codec import bpg, jpeg  # (bpg registers its Pillow plugin)
+from rcodec.codec.limits import pixel_cap
 from rcodec.errors import FormatError, RcodecError
-from rcodec.fileio import atomic_write_bytes, read_bytes
-from rcodec.limits import pixel_cap
+from rcodec.fileio import atomic_write_bytes
 
 # Pillow's decompression-bomb cap for input images (its warning is made an error below).
 Image.MAX_IMAGE_PIXELS = pixel_cap(Image.MAX_IMAGE_PIXELS)
@@ -23,15 +23,23 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".
                             ".pnm", ".webp", ".bpg", ".gif"})
 
 
+def read_bytes(path: str | os.PathLike[str]) -> bytes:
+    """A file's bytes; an unreadable file is an RcodecError naming it."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise RcodecError(f"{path}: cannot read ({error.strerror or error})") from None
+
+
 def open_image(path: str | os.PathLike[str]) -> Image.Image:
     """Open and fully load an image file; any failure becomes a FormatError naming the file."""
     path = Path(path)
     data = read_bytes(path)
     try:  # our header checks first: pixel caps, scan limit, and a clearer message than Pillow's
-        if data.startswith(codec.bpg.MAGIC):
-            codec.bpg.BpgHeader.parse(data)
+        if data.startswith(bpg.MAGIC):
+            bpg.BpgHeader.parse(data)
         elif data.startswith(b"\xff\xd8"):
-            codec.jpeg.read_header(data)
+            jpeg.read_header(data)
     except FormatError as error:
         raise FormatError(f"{path}: {error}") from None
     try:
@@ -85,12 +93,31 @@ def list_images(directory: str | os.PathLike[str]) -> list[Path]:
     if not paths:
         raise RcodecError(f"{directory}: no images found "
                           f"(looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    _check_unique_stems(paths, directory)
+    return paths
+
+
+def image_paths(images: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+                ) -> list[Path]:
+    """A folder's images (as `list_images`), or a list of image files, sorted by name."""
+    if isinstance(images, str | os.PathLike):
+        return list_images(images)
+    paths = sorted(Path(p) for p in images)
+    if not paths:
+        raise RcodecError("no images given")
+    for path in paths:
+        if not path.is_file():
+            raise RcodecError(f"{path}: no such image file")
+    _check_unique_stems(paths, "the images given")
+    return paths
+
+
+def _check_unique_stems(paths: Sequence[Path], where: object) -> None:
     stems = [p.stem for p in paths]
     duplicates = sorted({s for s in stems if stems.count(s) > 1})
     if duplicates:
-        raise RcodecError(f"{directory}: several images share the name {duplicates[0]!r}; "
+        raise RcodecError(f"{where}: several images share the name {duplicates[0]!r}; "
                           "outputs are named after the stem, so stems must be unique")
-    return paths
 
 
 def png_bytes(array: np.ndarray) -> bytes:
