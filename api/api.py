@@ -183,9 +183,9 @@ def compress(images: Images, out: PathLike, *, bpp: float | str | None = None,
     """
     from rcodec.optimize import job  # (see the module docstring)
 
+    out = _output_folder(out)
     paths, request, budget = _budgeted_job(images, bpp, bytes, decode_time, codec, filters,
                                            quantizers, codec_options, notify)
-    out = _output_folder(out)
     manifest = job.compress(paths, out, budget, request, _cache_root(cache), jobs, backend,
                             solver, progress, time_limit)
     return CompressResult(out, manifest)
@@ -290,9 +290,10 @@ def pack_submission(images: Images, out: PathLike, *, bpp: float | str | None = 
     `bytes`, the report counted too); returns the report."""
     from rcodec.challenge.pack import pack  # (see the module docstring)
 
+    out = _output_folder(out)
     paths, request, budget = _budgeted_job(images, bpp, bytes, decode_time, codec, filters,
                                            quantizers, codec_options, notify)
-    return pack(paths, _output_folder(out), budget, request, _cache_root(cache), jobs,
+    return pack(paths, out, budget, request, _cache_root(cache), jobs,
                 backend, solver, progress, time_limit)
 
 
@@ -307,7 +308,9 @@ def check_submission(submission: PathLike, images: Images, *, bytes: int | None 
     from rcodec.optimize import job
 
     paths = image_paths(images)
-    cap = bytes if bpp is None else cap_for(job.Budget(bpp=bpp), paths)
+    cap = None
+    if bpp is not None or bytes is not None:
+        cap = cap_for(job.Budget(bpp=bpp, bytes=bytes), paths)
     return check(Path(submission), paths, cap, memory_limit, time_limit,
                  None if decoded is None else Path(decoded))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from rcodec.codec.limits import parse_pixels
 from rcodec.codec.registry import set_pixel_cap
@@ -13,8 +14,15 @@ from rcodec.errors import RcodecError
 from rcodec.version import __version__
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """argparse with its usage errors on one line (no usage block), still exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrors(
         prog="rcodec",
         description="Compress image datasets to a bit-rate target with BPG or JPEG and restore "
                     "them with learned post-filters.")

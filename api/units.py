@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import re
-from fractions import Fraction
 
 _BYTE_UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 2**10, "kib": 2**10, "m": 2**20, "mb": 2**20,
                "mib": 2**20, "g": 2**30, "gb": 2**30, "gib": 2**30, "t": 2**40, "tb": 2**40,
@@ -49,19 +48,6 @@ size_argument = _argparse_type(parse_bytes, "size")
 duration_argument = _argparse_type(parse_seconds, "duration")
 
 
-def parse_rate(text: str) -> str:
-    """A positive bit rate in bits per pixel ('0.15', '1/8'), kept as the text given so that
-    budgets are computed from the exact decimal."""
-    try:
-        value = Fraction(str(text).strip())
-    except (ValueError, ZeroDivisionError):
-        value = None
-    if value is None or value <= 0:
-        raise ValueError(f"cannot read a rate {text!r} (a positive number of bits per pixel, "
-                         "e.g. 0.15)")
-    return str(text).strip()
-
-
 def parse_count(text: str) -> int:
     """A positive whole number."""
     try:
@@ -101,7 +87,6 @@ def parse_quantizers(text: str) -> list[int]:
                          "30,35)") from None
 
 
-rate_argument = _argparse_type(parse_rate, "rate")
 quantizers_argument = _argparse_type(parse_quantizers, "quantizers")
 count_argument = _argparse_type(parse_count, "count")
 jobs_argument = _argparse_type(parse_jobs, "jobs")

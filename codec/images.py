@@ -52,8 +52,30 @@ def open_image(path: str | os.PathLike[str]) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise FormatError(f"{path}: {error}") from None
     except Exception as error:  # Pillow raises many types on malformed files
-        raise FormatError(f"{path}: not a readable image ({error})") from None
+        raise FormatError(f"{path}: {unreadable(data, error)}") from None
     return image
+
+
+#: File signatures of the formats Pillow reads, to name a damaged file's format.
+_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8", "JPEG"), (b"GIF8", "GIF"),
+               (b"BM", "BMP"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"RIFF", "RIFF/WebP"),
+               (b"BPG\xfb", "BPG"))
+
+
+def unreadable(data: bytes, error: Exception) -> str:
+    """Why Pillow could not read `data`, said about the file rather than Pillow's buffer."""
+    if isinstance(error, Image.UnidentifiedImageError):
+        if not data:
+            return "not an image: the file is empty"
+        head = data[:64]
+        if all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+            return f"not an image: the file is text ({head[:24].decode()!r}...)"
+        for magic, name in _SIGNATURES:
+            if head.startswith(magic):
+                return f"a damaged or truncated {name} file (Pillow cannot identify it)"
+        return (f"not an image in a format rcodec reads (it starts with bytes "
+                f"{head[:8].hex(' ')})")
+    return f"not a readable image ({str(error).splitlines()[0] if str(error) else error!r})"
 
 
 def image_shape(path: str | os.PathLike[str]) -> tuple[int, int]:
@@ -61,8 +83,12 @@ def image_shape(path: str | os.PathLike[str]) -> tuple[int, int]:
     try:
         with Image.open(path) as image:
             width, height = image.size
+    except OSError as error:
+        if not isinstance(error, Image.UnidentifiedImageError):
+            raise RcodecError(f"{path}: cannot read ({error.strerror or error})") from None
+        raise FormatError(f"{path}: {unreadable(read_bytes(path), error)}") from None
     except Exception as error:  # Pillow raises many types on malformed headers
-        raise FormatError(f"{path}: not a readable image ({error})") from None
+        raise FormatError(f"{path}: {unreadable(b'?', error)}") from None
     return height, width
 
 

@@ -33,6 +33,23 @@ class Budget:
     bytes: int | None = None
     decode_seconds: float | None = None
 
+    def __post_init__(self) -> None:
+        """Refuse what cannot be a budget here, before anything is swept."""
+        if self.bpp is not None:
+            budget_bytes_for_bpp(self.bpp, 0)  # raises on anything but a number >= 0
+            if Fraction(str(self.bpp)) <= 0:
+                raise RcodecError(f"bits per pixel must be positive, got {self.bpp}")
+        if self.bytes is not None and (isinstance(self.bytes, bool) or not isinstance(
+                self.bytes, int | np.integer) or self.bytes <= 0):
+            raise RcodecError(f"the byte budget must be a positive whole number, got "
+                              f"{self.bytes!r}")
+        if self.decode_seconds is not None and (
+                isinstance(self.decode_seconds, bool)
+                or not isinstance(self.decode_seconds, int | float)
+                or not 0 < self.decode_seconds < float("inf")):
+            raise RcodecError(f"the decode-time budget must be a positive number of seconds, "
+                              f"got {self.decode_seconds!r}")
+
     def max_bytes(self, pixels: int) -> int:
         if (self.bpp is None) == (self.bytes is None):
             raise RcodecError("give exactly one of a bpp target and a byte budget")

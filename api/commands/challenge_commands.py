@@ -15,13 +15,12 @@ from rcodec.commands.job_commands import (
     backend_context,
     budget_options,
     job_options,
+    whole_number,
 )
 from rcodec.units import (
-    count_argument,
     duration_argument,
     jobs_argument,
     quantizers_argument,
-    rate_argument,
     size_argument,
 )
 
@@ -39,10 +38,9 @@ def add_challenge_arguments(parser: argparse.ArgumentParser) -> None:
     check.add_argument("submission", type=Path)
     check.add_argument("--images", type=Path, required=True, help="the original images")
     cap = check.add_mutually_exclusive_group()
-    cap.add_argument("--bytes", type=count_argument,
+    cap.add_argument("--bytes", type=whole_number,
                      help="byte cap (default: the one in report.json)")
-    cap.add_argument("--bpp", type=rate_argument,
-                     help="byte cap as bits per pixel of the originals")
+    cap.add_argument("--bpp", help="byte cap as bits per pixel of the originals")
     check.add_argument("--memory-limit", type=size_argument, default="8G",
                        help="decoder's resident memory limit (default 8G)")
     check.add_argument("--time-limit", type=duration_argument, default="1h",

@@ -18,11 +18,9 @@ from rcodec.commands.common import (
 )
 from rcodec.errors import RcodecError
 from rcodec.units import (
-    count_argument,
     duration_argument,
     jobs_argument,
     quantizers_argument,
-    rate_argument,
 )
 
 #: Planner methods (`rcodec.optimize.plan.METHODS`, spelled out here so that building the
@@ -48,15 +46,15 @@ def add_sweep_options(parser: argparse.ArgumentParser, with_target: bool = True)
     parser.add_argument("--cache", type=Path, default=None,
                         help="sweep cache folder (default $RCODEC_CACHE or ~/.cache/rcodec)")
     if with_target:
-        parser.add_argument("--bpp", type=rate_argument, default="0.15",
+        parser.add_argument("--bpp", default="0.15",
                             help="target rate the adaptive window centres on (default 0.15)")
 
 
 def add_budget_options(parser: argparse.ArgumentParser) -> None:
     budget = parser.add_mutually_exclusive_group(required=True)
-    budget.add_argument("--bpp", type=rate_argument,
-                        help="total budget in bits per pixel (CLIC count)")
-    budget.add_argument("--bytes", type=count_argument, help="total budget in bytes")
+    # Budgets are checked by the API (one line, exit 1), like every other job input.
+    budget.add_argument("--bpp", help="total budget in bits per pixel (CLIC count)")
+    budget.add_argument("--bytes", type=whole_number, help="total budget in bytes")
     parser.add_argument("--decode-time", type=duration_argument,
                         help="total decode-time budget: seconds, or with a unit (90min, 45h)")
     parser.add_argument("--solver", choices=SOLVERS, default="auto",
@@ -64,6 +62,14 @@ def add_budget_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-limit", type=duration_argument, default=60.0,
                         help="solver time limit per solve (default 60 s); the status and "
                              "proved gap say how far it got")
+
+
+def whole_number(text: str) -> int | str:
+    """An integer option's value, or the text itself for the API to refuse in its words."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
 
 
 def job_options(args: argparse.Namespace) -> dict:
@@ -191,7 +197,7 @@ def print_scores(scores: api.Scores) -> None:
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, default=Path("demo-out"))
-    parser.add_argument("--bpp", type=rate_argument, default="0.15")
+    parser.add_argument("--bpp", default="0.15")
 
 
 def run_demo(args: argparse.Namespace) -> int:
