@@ -6,7 +6,8 @@ The public API (see `rcodec.api`), at a glance:
 - one image: `encode`, `decode`, `info`, `compare`;
 - networks: `models`, `calibrate`, `train`, `jpeg_table`;
 - challenge submissions: `pack_submission`, `check_submission`, `score_submission`,
-  `qp_table`.
+  `qp_table`;
+- `sample_images`: the bundled photographs, to try it on.
 
 Importing rcodec registers the Pillow plugin (`Image.open("x.bpg")`). The API's names load
 on first use: they bring in the layers below, and with them torch, which codec-only work
@@ -25,7 +26,7 @@ __all__ = [
     "compress", "decompress", "evaluate", "sweep", "plan", "rd",
     "encode", "decode", "info", "compare",
     "models", "calibrate", "train", "jpeg_table",
-    "pack_submission", "check_submission", "score_submission", "qp_table",
+    "pack_submission", "check_submission", "score_submission", "qp_table", "sample_images",
     "CompressResult", "Scores", "SweepTable", "PlanResult", "RdResult",
     "RcodecError", "FormatError", "EncodeError", "BudgetError", "__version__",
 ]
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
         plan,
         qp_table,
         rd,
+        sample_images,
         score_submission,
         sweep,
         train,

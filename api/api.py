@@ -477,6 +477,14 @@ def models() -> list[model_registry.ModelEntry]:
     return model_registry.load_registry()
 
 
+def sample_images(out: PathLike) -> Path:
+    """Copy the photographs bundled with rcodec (scikit-image's public-domain samples) into
+    the folder `out`; return it."""
+    from rcodec.codec.samples import copy_samples
+
+    return copy_samples(_output_folder(out))
+
+
 # --- helpers --------------------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from rcodec.errors import RcodecError
 from rcodec.fileio import atomic_write_text
 from rcodec.postfilter.registry import ModelEntry
+from rcodec.postfilter.registry import weights_dir as registry_weights_dir
 
 #: Top-level packages of this project.
 PROJECT_PACKAGES = ("rcodec",)
@@ -100,8 +101,6 @@ def requirements(modules: dict[str, str | None]) -> list[str]:
 
 def write_decoder(target: Path, networks: Iterable[ModelEntry]) -> dict:
     """Write the decoder folder at `target` (which must not exist); return its description."""
-    from importlib import resources
-
     if target.exists():
         raise RcodecError(f"{target}: already exists")
     modules = _loaded_modules()
@@ -112,10 +111,10 @@ def write_decoder(target: Path, networks: Iterable[ModelEntry]) -> dict:
         shutil.copyfile(source, destination)
     weights_dir = lib / "rcodec" / "postfilter" / "weights"
     weights_dir.mkdir(parents=True, exist_ok=True)
-    shipped = resources.files("rcodec.postfilter").joinpath("weights")
+    shipped = registry_weights_dir()
     used = sorted(networks, key=lambda entry: entry.selector)
     for entry in used:
-        source = Path(str(shipped.joinpath(entry.weights)))
+        source = shipped / entry.weights
         shutil.copyfile(source, weights_dir / entry.weights)
     atomic_write_text(weights_dir / "registry.json",
                       json.dumps([entry.to_json() for entry in used], indent=2))

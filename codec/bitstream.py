@@ -74,6 +74,11 @@ class BitReader:
                 raise FormatError(f"invalid Exp-Golomb code in {self._what}")
         return (1 << zeros) - 1 + self.u(zeros)
 
+    def se(self) -> int:
+        """Signed Exp-Golomb: 0, 1, -1, 2, -2, ..."""
+        code = self.ue()
+        return (code + 1) // 2 if code % 2 else -(code // 2)
+
     def skip(self, bits: int) -> None:
         if self.pos + bits > self._size:
             raise FormatError(f"truncated {self._what}")

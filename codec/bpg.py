@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageFile
 
 from rcodec.codec import bpg_pixels as px
+from rcodec.codec import hevc_headers as hh
 from rcodec.codec.base import Codec, CodecOption
 from rcodec.codec.bitstream import read_ue7, split_annexb, write_ue7
 from rcodec.codec.hevc import (
@@ -222,6 +223,7 @@ def decode_bpg(data: bytes, out_bit_depth: int = 8, frame: int = 0) -> np.ndarra
 
 def _decode_layer(compact: CompactHeader, nals: list[bytes], header: BpgHeader,
                   chroma_format_idc: int, frame: int) -> list[np.ndarray]:
+    _check_slices(compact, nals, header, chroma_format_idc)
     stream = parameter_sets(compact, header.width, header.height, chroma_format_idc,
                             header.bit_depth, header.animation)
     stream += b"".join(b"\x00\x00\x01" + nal for nal in nals)
@@ -232,6 +234,47 @@ def _decode_layer(compact: CompactHeader, nals: list[bytes], header: BpgHeader,
             or planes[0].shape[1] < header.width:
         raise FormatError("decoded picture does not match the header")
     return planes[:expected]
+
+
+def _ctbs_in_picture(compact: CompactHeader, header: BpgHeader) -> int:
+    ctb = 1 << (compact.log2_min_cb_size + compact.log2_diff_max_min_cb_size)
+    return -(-header.width // ctb) * -(-header.height // ctb)
+
+
+def _slice_headers(compact: CompactHeader, nals: list[bytes], header: BpgHeader,
+                   chroma_format_idc: int) -> list[tuple[bytes, hh.SliceHeader]]:
+    """(NAL unit, its slice header) for each intra slice of an IDR picture in a layer."""
+    pps = hh.parse_pps(nals[0])
+    ctbs = _ctbs_in_picture(compact, header)
+    # Headers are short: reading a bounded prefix keeps the bit reader off the slice data.
+    prefix = 256 + 5 * ctbs
+    out = []
+    for nal in nals[1:]:
+        parsed = hh.parse_slice_header(nal[:prefix], pps, compact.sample_adaptive_offset,
+                                       chroma_format_idc != 0, ctbs)
+        if parsed is not None:
+            out.append((nal, parsed))
+    return out
+
+
+def _check_slices(compact: CompactHeader, nals: list[bytes], header: BpgHeader,
+                  chroma_format_idc: int) -> None:
+    """Refuse slices whose substreams run past their data (see codec.hevc_headers)."""
+    for nal, parsed in _slice_headers(compact, nals, header, chroma_format_idc):
+        hh.check_entry_points(nal, parsed)
+
+
+#: x265 codes an intra slice at the constant QP minus 3 (its I/P ratio, 6 log2 1.4, rounded).
+_X265_INTRA_QP_OFFSET = 3
+
+
+def bitstream_qp(data: bytes) -> int | None:
+    """The qp a BPG file was encoded at by this encoder (its first slice's QP + 3), or None
+    when its first picture has no intra slice header this reader follows."""
+    stream = parse_bpg(data)
+    slices = _slice_headers(stream.color_header, stream.color_nals, stream.header,
+                            stream.header.chroma_format_idc)
+    return slices[0][1].qp + _X265_INTRA_QP_OFFSET if slices else None
 
 
 def planes_to_rgb(header: BpgHeader, planes: list[np.ndarray], alpha: np.ndarray | None,
@@ -449,6 +492,10 @@ class BpgCodec(Codec):
     @classmethod
     def decode_image(cls, data: bytes) -> np.ndarray:
         return decode_bpg(data)  # alpha kept
+
+    @classmethod
+    def bitstream_quantizer(cls, data: bytes) -> int | None:
+        return bitstream_qp(data)
 
     @classmethod
     def info(cls, data: bytes) -> dict[str, Any]:

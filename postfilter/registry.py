@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from rcodec.errors import RcodecError
@@ -46,9 +47,17 @@ class ModelEntry:
         return data
 
 
+def weights_dir() -> Path:
+    """The folder of the shipped weight files and registry.json (postfilter/weights/). Read
+    through symlinks: a strict editable install links each file into a build tree, and
+    shipping a network must write beside the real registry, not into that tree."""
+    folder = Path(str(resources.files("rcodec.postfilter").joinpath("weights")))
+    return (folder / _REGISTRY_FILE).resolve().parent
+
+
 def load_registry() -> list[ModelEntry]:
     """All registered networks, from the registry file shipped with the package."""
-    path = resources.files("rcodec.postfilter").joinpath("weights", _REGISTRY_FILE)
+    path = weights_dir() / _REGISTRY_FILE
     if not path.is_file():
         return []
     entries = []

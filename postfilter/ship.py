@@ -1,6 +1,6 @@
 """Ship a trained run as a registered network (a maintainer's tool, not part of the CLI).
 
-  python -m postfilter.ship RUN_DIR --name bpg-m-qp40 --selector 2 --range 34:46 \\
+  python -m rcodec.postfilter.ship RUN_DIR --name bpg-m-qp40 --selector 2 --range 34:46 \\
       --description "..." [--default] [--precision bf16]
 
 Copies RUN_DIR/best.safetensors to postfilter/weights/<name>.safetensors, and appends the

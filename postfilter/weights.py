@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from importlib import resources
 from pathlib import Path
 
 import torch
@@ -17,14 +16,7 @@ from torch import nn
 
 from rcodec.errors import RcodecError
 from rcodec.fileio import atomic_write_bytes
-from rcodec.postfilter.registry import ModelEntry
-
-WEIGHTS_PACKAGE_DIR = "weights"
-
-
-def weights_dir() -> Path:
-    """The package folder that holds shipped weight files (postfilter/weights/)."""
-    return Path(str(resources.files("rcodec.postfilter").joinpath(WEIGHTS_PACKAGE_DIR)))
+from rcodec.postfilter.registry import ModelEntry, weights_dir
 
 
 def sha256_hex(data: bytes) -> str:

@@ -16,6 +16,7 @@ from rcodec.challenge.pack import submission_bytes
 from rcodec.challenge.score import score
 from rcodec.cli import main
 from rcodec.codec.samples import sample_paths
+from rcodec.errors import RcodecError
 
 
 @pytest.fixture(scope="module")
@@ -197,5 +198,5 @@ def test_bd_rate_of_a_curve_shifted_in_rate() -> None:
     result = bd_metrics([base, cheaper], "base")["cheaper"]
     assert result["bd_rate_percent"] == pytest.approx(-10.0, abs=1e-6)
     assert result["bd_psnr_db"] > 0
-    with pytest.raises(Exception, match="no curve named"):
+    with pytest.raises(RcodecError, match="no curve named"):
         bd_metrics([base], "missing")

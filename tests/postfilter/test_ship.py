@@ -1,0 +1,68 @@
+"""Shipping a trained run: weights and registry entry written, the network then decodes the
+files that name its selector, and a name or selector already given is refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_postfilter import tiny_run
+
+from rcodec.codec import container
+from rcodec.codec.bpg import encode_bpg
+from rcodec.errors import RcodecError
+from rcodec.postfilter import registry, ship, weights
+from rcodec.postfilter.inference import load_model, restore, to_uint8
+from rcodec.postfilter.pipeline import decode_bytes
+from rcodec.postfilter.train import TrainConfig, train
+from rcodec.postfilter.weights import parse_safetensors, sha256_hex
+
+
+@pytest.fixture
+def weights_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the shipped registry, so that shipping does not touch the package."""
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    shutil.copyfile(registry.weights_dir() / "registry.json", folder / "registry.json")
+    for module in (registry, weights, ship):
+        monkeypatch.setattr(module, "weights_dir", lambda: folder)
+    return folder
+
+
+def test_ship_round_trip(tmp_path: Path, weights_folder: Path) -> None:
+    run = tmp_path / "run"
+    best = train(TrainConfig(**tiny_run(tmp_path), out_dir=str(run), max_steps=5))
+    selector = max(e.selector for e in registry.load_registry()) + 1
+    entry = ship.ship(run, "test-net", selector, (38, 42), "a test network")
+
+    # The weights and the entry are where the registry looks, and describe the run.
+    data = best.read_bytes()
+    assert (weights_folder / entry.weights).read_bytes() == data
+    assert entry.sha256 == sha256_hex(data) and entry.steps == 5
+    assert entry.arch == "edsr_selu" and entry.config == {"blocks": 1, "maps": 8}
+    assert entry.seconds_per_mpx is not None and entry.seconds_per_mpx > 0
+    listed = json.loads((weights_folder / "registry.json").read_text())
+    assert listed[-1] == entry.to_json()
+    assert registry.find(selector) == entry == registry.find("test-net")
+
+    # A container naming the selector decodes through exactly these weights.
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    payload = encode_bpg(image, qp=40, level=1)
+    decoded = decode_bytes(container.pack(0, payload))
+    model = load_model(entry)
+    state = parse_safetensors(data, best)
+    assert all(np.array_equal(model.state_dict()[k].numpy(), v.numpy())
+               for k, v in state.items())
+    expected = to_uint8(restore(model, decoded))
+    assert np.array_equal(decode_bytes(container.pack(selector, payload)), expected)
+
+    # Selectors and names are never reused.
+    with pytest.raises(RcodecError, match="already registered"):
+        ship.ship(run, "test-net-2", selector, (38, 42), "again")
+    with pytest.raises(RcodecError, match="already registered"):
+        ship.ship(run, "test-net", selector + 1, (38, 42), "again")
+    assert [e.name for e in registry.load_registry()].count("test-net") == 1
