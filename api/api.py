@@ -30,7 +30,8 @@ from PIL import Image
 
 from rcodec.codec import container as containers
 from rcodec.codec import registry as codec_registry
-from rcodec.codec.images import image_paths, image_shape, open_image, read_bytes
+from rcodec.codec.images import image_paths, image_shape, open_image, read_bytes, read_rgb
+from rcodec.codec.samples import copy_samples
 from rcodec.errors import RcodecError
 from rcodec.fileio import atomic_write_text
 from rcodec.postfilter import registry as model_registry
@@ -400,8 +401,7 @@ def compare(reference: PathLike | np.ndarray, decoded: PathLike | np.ndarray,
             ) -> dict[str, Any]:
     """Two images compared (`rcodec metrics`): exact squared error, PSNR, MS-SSIM, SSIM,
     PSNR-B."""
-    from rcodec import metrics
-    from rcodec.codec.images import read_rgb
+    from rcodec import metrics  # (see the module docstring: MS-SSIM loads torch)
 
     a = read_rgb(reference) if isinstance(reference, str | os.PathLike) else reference
     b = read_rgb(decoded) if isinstance(decoded, str | os.PathLike) else decoded
@@ -423,7 +423,7 @@ def encode(image: PathLike | Image.Image | np.ndarray, *, codec: str = codec_reg
     `filter`) the .rcb container whose selector byte names the post-filter. `options` are
     the codec's encoder options (`rcodec.codec.registry.codec_class(codec).options`, e.g.
     level, tune, pixel_format for BPG; subsampling for JPEG)."""
-    from rcodec.optimize.request import network_for
+    from rcodec.optimize.request import network_for  # (see the module docstring)
 
     cls = codec_registry.codec_class(codec)
     known = {option.name for option in cls.options}
@@ -480,8 +480,6 @@ def models() -> list[model_registry.ModelEntry]:
 def sample_images(out: PathLike) -> Path:
     """Copy the photographs bundled with rcodec (scikit-image's public-domain samples) into
     the folder `out`; return it."""
-    from rcodec.codec.samples import copy_samples
-
     return copy_samples(_output_folder(out))
 
 
@@ -545,7 +543,7 @@ def _filters_for(codec: str, swept: Sequence[str], filters: Filters) -> list[str
     """The names of a filter choice spanning several codecs that apply to this one: the
     keywords, and the networks registered for it (a network for a codec not swept is
     refused)."""
-    from rcodec.optimize.request import filter_names
+    from rcodec.optimize.request import filter_names  # (see the module docstring)
 
     own = []
     for name in filter_names(filters):

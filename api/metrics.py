@@ -8,16 +8,29 @@ benchmark over a whole data set never stops on one odd file.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from pytorch_msssim import ms_ssim as _library_ms_ssim
-from pytorch_msssim import ssim as _library_ssim
 
 from rcodec.errors import RcodecError
+
+if TYPE_CHECKING:
+    import torch
+
+
+@functools.cache
+def _torch() -> SimpleNamespace:
+    """torch, its functional API and pytorch_msssim, imported on the first SSIM computed, so
+    that PSNR, squared error and PSNR-B (and the codec-only commands) never load torch."""
+    import torch
+    import torch.nn.functional as F
+    from pytorch_msssim import ms_ssim, ssim
+
+    return SimpleNamespace(torch=torch, F=F, ms_ssim=ms_ssim, ssim=ssim)
 
 PEAK = 255
 """Largest sample value of an 8-bit image: the peak of PSNR and the data range of SSIM."""
@@ -64,7 +77,7 @@ def _image_pair(a: object, b: object) -> tuple[torch.Tensor, torch.Tensor]:
         if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
             raise RcodecError(f"expected integer or float samples, got dtype {arr.dtype}")
         arr3 = arr[:, :, None] if arr.ndim == 2 else arr
-        t = torch.from_numpy(np.ascontiguousarray(arr3, dtype=np.float64))
+        t = _torch().torch.from_numpy(np.ascontiguousarray(arr3, dtype=np.float64))
         out.append(t.permute(2, 0, 1).unsqueeze(0).contiguous())
     return out[0], out[1]
 
@@ -111,6 +124,7 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float = PEAK) -> float:
 
 def _gaussian_window(channels: int, size: int = SSIM_WIN_SIZE) -> torch.Tensor:
     """The 1-D Gaussian window in float64, in the (C, 1, 1, size) layout pytorch_msssim takes."""
+    torch = _torch().torch
     coords = torch.arange(size, dtype=torch.float64) - size // 2
     g = torch.exp(-(coords**2) / (2 * SSIM_WIN_SIGMA**2))
     g = g / g.sum()
@@ -141,6 +155,7 @@ def _ssim_and_cs(
     The same computation as pytorch_msssim's, needed here because its ms_ssim refuses
     images that cannot take all five scales.
     """
+    F = _torch().F
     c1, c2 = _constants()
     channels = x.shape[1]
 
@@ -161,6 +176,7 @@ def _ssim_and_cs(
 def _ms_ssim_loop(x: torch.Tensor, y: torch.Tensor, weights: tuple[float, ...]) -> float:
     """MS-SSIM over len(weights) scales, pytorch_msssim's algorithm (2x2 average pooling,
     odd sides padded, negative terms clipped to 0), for any number of scales."""
+    torch, F = _torch().torch, _torch().F
     win = _gaussian_window(x.shape[1])
     w = torch.tensor(weights, dtype=torch.float64)
     terms = []
@@ -203,7 +219,7 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     if min(x.shape[-2:]) < SSIM_WIN_SIZE:
         return _global_ssim(x, y)
     win = _gaussian_window(x.shape[1])
-    return float(_library_ssim(x, y, data_range=PEAK, win=win, K=SSIM_K))
+    return float(_torch().ssim(x, y, data_range=PEAK, win=win, K=SSIM_K))
 
 
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
@@ -221,7 +237,7 @@ def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
         return max(_global_ssim(x, y), 0.0)
     if scales == len(MS_SSIM_WEIGHTS):
         win = _gaussian_window(x.shape[1])
-        value = _library_ms_ssim(
+        value = _torch().ms_ssim(
             x, y, data_range=PEAK, win=win, weights=list(MS_SSIM_WEIGHTS), K=SSIM_K
         )
         return float(value)

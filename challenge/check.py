@@ -12,6 +12,7 @@ limit) and read exactly from the kernel when it exits.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -20,8 +21,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from PIL import Image
+
 from rcodec.challenge.pack import DECODER, IMAGES, REPORT, submission_bytes
-from rcodec.codec.images import image_paths
+from rcodec.codec.images import image_paths, image_shape
 from rcodec.errors import RcodecError
 
 DEFAULT_MEMORY_LIMIT = 8 * 2**30
@@ -97,8 +100,6 @@ def check(sub_dir: Path, images: Path | Sequence[Path], cap: int | None = None,
           memory_limit: int = DEFAULT_MEMORY_LIMIT, time_limit: float = DEFAULT_TIME_LIMIT,
           decoded_dir: Path | None = None) -> list[Rule]:
     """Check every rule; the decoded PNGs go to `decoded_dir` (default: a temporary folder)."""
-    import json
-
     sub_dir = Path(sub_dir)
     if not sub_dir.is_dir():
         raise RcodecError(f"{sub_dir}: no such submission folder")
@@ -135,10 +136,6 @@ def check(sub_dir: Path, images: Path | Sequence[Path], cap: int | None = None,
 
 
 def _check_outputs(originals: list[Path], out_dir: Path) -> Rule:
-    from PIL import Image
-
-    from rcodec.codec.images import image_shape
-
     problems = []
     for original in originals:
         png = out_dir / f"{original.stem}.png"

@@ -14,12 +14,16 @@ baseline use the `bjontegaard` package (PCHIP interpolation).
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import bjontegaard
 import numpy as np
+from joblib import Parallel, delayed
 
 from rcodec import metrics
 from rcodec.codec.images import image_paths
@@ -125,10 +129,6 @@ def planned_curve(rows: Sequence[dict], rates: Sequence[float], name: str,
 
 def bd_metrics(curves: Sequence[Curve], baseline: str) -> dict[str, dict]:
     """BD-rate (%) and BD-PSNR (dB) of every curve against the baseline curve."""
-    import warnings
-
-    import bjontegaard
-
     base = next((c for c in curves if c.name == baseline), None)
     if base is None:
         raise RcodecError(f"no curve named {baseline!r} (have: "
@@ -155,11 +155,10 @@ def bd_metrics(curves: Sequence[Curve], baseline: str) -> dict[str, dict]:
 
 def plot(curves: Sequence[Curve], path_stem: Path) -> list[Path]:
     """PSNR and MS-SSIM (dB) against bpp, one line per curve; PNG and SVG."""
+    # matplotlib on use: it takes a second to import, and its backend must be set first.
     import matplotlib
 
     matplotlib.use("Agg")
-    import io
-
     from matplotlib import pyplot as plt
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
@@ -190,8 +189,6 @@ def sweep_for_rd(paths: Sequence[Path], codec: CodecSpec, filters: Sequence[Filt
                  progress: Callable[[int], None] | None = None) -> list[dict]:
     """Sweep every quantizer from the one reaching the lowest rate on the hardest image to the
     one reaching the highest on the easiest, so the fixed curve has every image at each."""
-    from joblib import Parallel, delayed
-
     spans = Parallel(n_jobs=jobs)(delayed(rate_span)(path, codec, str(cache_root), rates[0],
                                                      rates[-1]) for path in paths)
     grid = tuple(range(min(s[0] for s in spans), max(s[1] for s in spans) + 1))

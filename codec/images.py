@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import warnings
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -64,18 +66,21 @@ _SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8", "JPEG"), (b"GIF8", "
 
 def unreadable(data: bytes, error: Exception) -> str:
     """Why Pillow could not read `data`, said about the file rather than Pillow's buffer."""
-    if isinstance(error, Image.UnidentifiedImageError):
-        if not data:
-            return "not an image: the file is empty"
-        head = data[:64]
-        if all(32 <= b < 127 or b in (9, 10, 13) for b in head):
-            return f"not an image: the file is text ({head[:24].decode()!r}...)"
-        for magic, name in _SIGNATURES:
-            if head.startswith(magic):
-                return f"a damaged or truncated {name} file (Pillow cannot identify it)"
-        return (f"not an image in a format rcodec reads (it starts with bytes "
-                f"{head[:8].hex(' ')})")
-    return f"not a readable image ({str(error).splitlines()[0] if str(error) else error!r})"
+    return f"not a readable image ({_what_it_is(data, error)})"
+
+
+def _what_it_is(data: bytes, error: Exception) -> str:
+    if not isinstance(error, Image.UnidentifiedImageError):
+        return str(error).splitlines()[0] if str(error) else repr(error)
+    if not data:
+        return "the file is empty"
+    head = data[:64]
+    if all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+        return f"the file is text: {head[:24].decode()!r}..."
+    for magic, name in _SIGNATURES:
+        if head.startswith(magic):
+            return f"a damaged or truncated {name} file"
+    return f"no format rcodec reads starts with the bytes {head[:8].hex(' ')}"
 
 
 def image_shape(path: str | os.PathLike[str]) -> tuple[int, int]:
@@ -162,9 +167,6 @@ def write_png(path: str | os.PathLike[str], array: np.ndarray) -> None:
 
 def _png16(array: np.ndarray) -> bytes:
     """16-bit RGB(A) PNG, which Pillow cannot write."""
-    import struct
-    import zlib
-
     height, width, channels = array.shape
     color_type = {3: 2, 4: 6}[channels]
     rows = array.astype(">u2").reshape(height, width * channels).view(np.uint8)

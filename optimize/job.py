@@ -8,10 +8,14 @@ from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
+from joblib import Parallel, delayed, effective_n_jobs
+from PIL import features
 
 from rcodec import metrics
 from rcodec.codec import container
+from rcodec.codec.hevc import x265_version
 from rcodec.codec.images import image_paths, image_shape, read_rgb, write_png
 from rcodec.errors import BudgetError, RcodecError, in_file
 from rcodec.fileio import atomic_write_bytes, atomic_write_text
@@ -20,7 +24,9 @@ from rcodec.optimize.calibration import ensure_calibration, load_calibration
 from rcodec.optimize.plan import Plan, budget_bytes_for_bpp, solve
 from rcodec.optimize.sweep import ImageSweeper, SweepRequest, run_sweep
 from rcodec.optimize.table import plan_rows, plan_summary, to_candidates, total_pixels
+from rcodec.postfilter.inference import available_cores
 from rcodec.postfilter.pipeline import decode_bytes
+from rcodec.version import __version__
 
 Progress = Callable[[int], None] | None
 
@@ -136,12 +142,6 @@ def with_calibration(request: SweepRequest, required: bool, paths: Sequence[Path
 
 def versions() -> dict[str, str | None]:
     """Versions of everything that determines the output bytes."""
-    import av
-    from PIL import features
-
-    from rcodec.codec.hevc import x265_version
-    from rcodec.version import __version__
-
     return {"rcodec": __version__, "pyav": av.__version__,
             "libavcodec": ".".join(map(str, av.library_versions["libavcodec"])),
             "x265": x265_version(), "libjpeg_turbo": features.version("libjpeg_turbo")}
@@ -208,10 +208,6 @@ def decompress(in_dir: Path, png_dir: Path, jobs: int = -1, progress: Progress =
     The cores are shared out: each worker's post-filter gets cores // workers threads unless
     `threads` says otherwise, so parallel images do not oversubscribe the CPU.
     """
-    from joblib import Parallel, delayed, effective_n_jobs
-
-    from rcodec.postfilter.inference import available_cores
-
     files = sorted(Path(in_dir).glob("*.rcb"))
     if not files:
         raise RcodecError(f"{in_dir}: no .rcb files to decompress")

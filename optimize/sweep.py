@@ -14,7 +14,9 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
+from joblib import Parallel, delayed, effective_n_jobs, parallel_config
 
 from rcodec import metrics, units
 from rcodec.codec import container, registry
@@ -23,6 +25,13 @@ from rcodec.codec.images import read_rgb
 from rcodec.errors import RcodecError, in_file
 from rcodec.optimize.cache import SweepCache, digest
 from rcodec.optimize.calibration import Calibration
+from rcodec.postfilter import registry as model_registry
+from rcodec.postfilter.inference import (
+    apply_filter,
+    available_cores,
+    effective_precision,
+    torch_threads,
+)
 from rcodec.version import __version__
 
 #: Columns of the sweep table, in order.
@@ -43,8 +52,6 @@ class CodecSpec:
     def key(self) -> dict[str, Any]:
         """What determines the bitstream: the codec's settings with their defaults (so that
         a changed default never serves an old cached bitstream), and the library versions."""
-        import av
-
         return {"codec": self.name, "options": self.build().settings(), "rcodec": __version__,
                 "libav": av.library_versions.get("libavcodec")}
 
@@ -61,20 +68,14 @@ class FilterSpec:
               threads: int | None = None) -> np.ndarray:
         if self.selector == container.NO_FILTER:
             return decoded
-        from rcodec.postfilter import registry
-        from rcodec.postfilter.inference import apply_filter
-
-        return apply_filter(registry.find(self.name), decoded, payload, threads=threads)
+        return apply_filter(model_registry.find(self.name), decoded, payload, threads=threads)
 
     def cache_key(self) -> dict[str, str]:
         """What determines this filter's output besides the decoded image."""
         key = {"filter": self.name, "weights": self.sha256}
         if self.selector == container.NO_FILTER:
             return key
-        from rcodec.postfilter import registry
-        from rcodec.postfilter.inference import effective_precision
-
-        return key | {"precision": effective_precision(registry.find(self.name))}
+        return key | {"precision": effective_precision(model_registry.find(self.name))}
 
 
 NO_FILTER = FilterSpec("none", container.NO_FILTER, "")
@@ -246,8 +247,6 @@ def sweep_one(path: Path, request: SweepRequest, cache_root: str,
     """All rows for one image (the unit of parallel work). `threads` bounds torch's threads
     for everything here, MS-SSIM included: a worker with the default (all cores) beside
     other workers made small MS-SSIM calls up to 1000x slower."""
-    from rcodec.postfilter.inference import torch_threads
-
     with torch_threads(threads):
         return _sweep_one(path, request, cache_root, threads)
 
@@ -269,10 +268,6 @@ def run_sweep(paths: Sequence[Path], request: SweepRequest, cache_root: str | Pa
               jobs: int = -1, backend: str | None = None,
               progress: Callable[[int], None] | None = None) -> list[dict]:
     """Sweep every image in parallel; rows come back in the order of `paths`."""
-    from joblib import Parallel, delayed, effective_n_jobs, parallel_config
-
-    from rcodec.postfilter.inference import available_cores
-
     results: dict[Path, list[dict]] = {}
     # Share the cores out between the image workers rather than oversubscribe them with a
     # full set of post-filter threads each (outputs do not depend on the thread count).

@@ -28,6 +28,7 @@ import numpy as np
 from rcodec.codec.images import read_bytes
 from rcodec.errors import RcodecError
 from rcodec.fileio import atomic_write_text
+from rcodec.metrics import psnr_from_sse
 from rcodec.optimize.plan import Candidates, Plan
 from rcodec.optimize.sweep import COLUMNS
 
@@ -105,8 +106,6 @@ def plan_summary(rows: Sequence[dict], plan: Plan, max_bytes: int,
     """Totals, budgets and the solver's proof of a plan, as JSON-ready values."""
     chosen = plan_rows(rows, plan)
     pixels = sum(r["pixels"] for r in (rows[int(i)] for i in plan.choice))
-    from rcodec.metrics import psnr_from_sse
-
     mean = float(np.mean([r["psnr"] for r in chosen if r["psnr"] is not None]))
     return {
         "images": len(chosen), "pixels": pixels,

@@ -19,14 +19,19 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import av
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from rcodec.codec import registry as codec_registry
 from rcodec.codec.images import list_images, read_rgb, write_png
+from rcodec.codec.jpeg import JpegCodec
 from rcodec.errors import RcodecError
 from rcodec.fileio import atomic_write_bytes
 from rcodec.metrics import rgb_to_matlab_y
+from rcodec.postfilter.dct import DCT_SCALE, augment_plane, read_plane
+from rcodec.version import __version__
 
 #: Bump when the way pairs are made changes, so that old cached decodes are not reused.
 #: 2: BPG pairs are coded with the psnr tune (lower chroma QPs), the encoder's default.
@@ -73,25 +78,17 @@ def centre_origin(shape: tuple[int, ...], size: int, align: int = 1) -> tuple[in
 
 
 def _codec_version(codec: str) -> str:
-    import av
+    """What makes the codec's output what it is: versions and every encoder setting."""
+    settings = json.dumps(codec_registry.make_codec(codec).settings(), sort_keys=True)
+    return (f"rcodec {__version__}, libavcodec {av.library_versions.get('libavcodec')}, "
+            f"{codec} {settings}")
 
-    from rcodec.version import __version__
 
-    return f"rcodec {__version__}, libavcodec {av.library_versions.get('libavcodec')}"
-
-
-def encode_decode(rgb: np.ndarray, codec: str, quantizer: int) -> np.ndarray:
-    """The image after a round trip through our codec (what a decoder hands the filter)."""
-    if codec == "bpg":
-        from rcodec.codec.bpg import decode_bpg, encode_bpg
-
-        return decode_bpg(encode_bpg(rgb, qp=quantizer, level=8))
-    if codec == "jpeg":
-        from rcodec.codec.jpeg import JpegCodec
-
-        jpeg = JpegCodec()
-        return jpeg.decode(jpeg.encode(rgb, quantizer))
-    raise RcodecError(f"unknown codec {codec!r} (bpg or jpeg)")
+def encode_decode(image: np.ndarray, codec: str, quantizer: int) -> np.ndarray:
+    """The image after a round trip through our codec with its default settings (what a
+    decoder hands the filter)."""
+    coder = codec_registry.make_codec(codec)
+    return coder.decode(coder.encode(image, quantizer))
 
 
 def _augment(arrays: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
@@ -210,9 +207,6 @@ class PairDataset(Dataset):
     def _dct_pair(self, content: str, luma: np.ndarray,
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(decoded luma, luma, coefficient plane) of a grayscale JPEG, cached as the JPEG."""
-        from rcodec.codec.jpeg import JpegCodec
-        from rcodec.postfilter.dct import read_plane
-
         cached = self.cache_dir / f"{self.cache_key(content)}.jpg"
         data = cached.read_bytes() if cached.is_file() else None
         if data is None:
@@ -249,8 +243,6 @@ class PairDataset(Dataset):
     def _sample_dct(self, index: int, rng: np.random.Generator,
                     ) -> tuple[torch.Tensor, torch.Tensor]:
         """A crop on the block grid: coefficient plane / 255 and the original luma."""
-        from rcodec.postfilter.dct import DCT_SCALE, augment_plane
-
         pair = index // self.crops_per_image
         plane, original = self.inputs[pair][..., 0], self.pairs[pair][1]
         height, width = original.shape[:2]

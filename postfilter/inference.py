@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from rcodec.errors import RcodecError
+from rcodec.postfilter.dct import read_plane
 from rcodec.postfilter.models import build, is_conditioned, receptive_radius
 from rcodec.postfilter.registry import ModelEntry
 from rcodec.postfilter.weights import load_weights
@@ -370,8 +371,6 @@ def decode_dct(model: nn.Module, payload: bytes, decoded: np.ndarray, tile: int 
     file's coefficients (no pixel decode). `decoded` (the caller's decode of the same file)
     gives the shape and, for colour, the chroma, which the network does not produce.
     uint8 of `decoded`'s shape."""
-    from rcodec.postfilter.dct import read_plane
-
     _check_gray_or_rgb(decoded)
     plane, (height, width) = read_plane(payload)
     if (height, width) != decoded.shape[:2]:

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rcodec.errors import RcodecError
+from rcodec.postfilter.dct import basis_images
 from rcodec.postfilter.layers import conv
 from rcodec.postfilter.layers import receptive_radius as _radius
 
@@ -443,8 +444,6 @@ class HrCnn(nn.Module):
         (centre tap) plus the +128/255 level shift; conv 3x3: passes channel 0 through;
         each residual block's last layer starts at zero (the identity).
         """
-        from rcodec.postfilter.dct import basis_images
-
         images = torch.from_numpy(basis_images())
         self.restore.weight.mul_(self.NOISE)
         self.restore.weight[torch.arange(64), torch.arange(64)] += images

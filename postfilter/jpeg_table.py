@@ -25,7 +25,14 @@ from rcodec import metrics
 from rcodec.codec.images import image_paths, read_bytes, read_rgb
 from rcodec.codec.jpeg import JpegCodec
 from rcodec.postfilter import registry
-from rcodec.postfilter.inference import decode_dct, filter_luma, restore, to_uint8
+from rcodec.postfilter.inference import (
+    decode_dct,
+    effective_precision,
+    filter_luma,
+    load_model,
+    restore,
+    to_uint8,
+)
 from rcodec.postfilter.models import build, parameter_count
 from rcodec.postfilter.weights import parse_safetensors, read_metadata
 
@@ -55,8 +62,6 @@ class Network:
 
 
 def registered_networks() -> list[Network]:
-    from rcodec.postfilter.inference import effective_precision, load_model
-
     return [Network(e.name, e.arch, load_model(e), e.quantizer_range, e.steps,
                     effective_precision(e))
             for e in registry.load_registry() if e.codec == "jpeg"]

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
 from rcodec import metrics
 from rcodec.errors import RcodecError
@@ -361,8 +362,6 @@ def train(config: TrainConfig) -> Path:
     `checkpoint_every` steps, best.safetensors on each validation improvement, log.csv as it
     goes, and report.json (filtered vs unfiltered PSNR and MS-SSIM on validation) at the end.
     """
-    from tqdm import tqdm
-
     build(config.arch, **config.arch_config)  # a bad architecture or option fails first
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,9 @@ verified against a sha256 before they are parsed.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import struct
 from pathlib import Path
 
 import torch
@@ -49,9 +51,6 @@ def parse_safetensors(data: bytes, source: object) -> dict[str, torch.Tensor]:
 
 def read_metadata(data: bytes) -> dict[str, str]:
     """The string metadata stored in a safetensors header (empty when none)."""
-    import json
-    import struct
-
     if len(data) < 8:
         raise RcodecError("safetensors file too short")
     (length,) = struct.unpack("<Q", data[:8])

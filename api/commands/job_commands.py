@@ -202,9 +202,7 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     """Compress the bundled photographs, decompress them and evaluate: the quick start."""
-    from rcodec.codec.samples import copy_samples
-
-    images = copy_samples(args.output / "images")
+    images = api.sample_images(args.output / "images")
     compressed, decoded = args.output / "compressed", args.output / "decoded"
     with progress_bar("sweep") as update:
         result = api.compress(images, compressed, bpp=args.bpp, filters="none,default",

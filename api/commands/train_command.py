@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from rcodec import api
@@ -58,8 +59,6 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 def arch_config(text: str) -> dict:
     """--arch-config's JSON object."""
-    import json
-
     try:
         value = json.loads(text)
     except ValueError as error:
