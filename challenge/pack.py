@@ -72,8 +72,9 @@ def pack(images: Path | Sequence[Path], sub_dir: Path, budget: job.Budget,
     sub_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{sub_dir.name}.", dir=sub_dir.parent))
     try:
-        rows, plan, cap = job.sweep_and_plan(paths, request, budget, cache_root, jobs,
-                                             backend, solver, progress, time_limit)
+        swept = job.sweep_and_plan(paths, request, budget, cache_root, jobs, backend, solver,
+                                   progress, time_limit)
+        rows, plan, cap = swept.rows, swept.plan, swept.max_bytes
         reserve = 0
         for _ in range(4):  # the report's size settles after one or two rounds
             chosen = plan_rows(rows, plan)

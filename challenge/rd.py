@@ -29,6 +29,7 @@ from rcodec import metrics
 from rcodec.codec.images import image_paths
 from rcodec.errors import BudgetError, RcodecError
 from rcodec.fileio import atomic_write_bytes, atomic_write_text
+from rcodec.optimize import job
 from rcodec.optimize.plan import budget_bytes_for_bpp, solve
 from rcodec.optimize.sweep import (
     NO_FILTER,
@@ -184,36 +185,62 @@ def plot(curves: Sequence[Curve], path_stem: Path) -> list[Path]:
     return written
 
 
-def sweep_for_rd(paths: Sequence[Path], codec: CodecSpec, filters: Sequence[FilterSpec],
-                 rates: Sequence[float], cache_root: Path, jobs: int = -1,
-                 progress: Callable[[int], None] | None = None) -> list[dict]:
-    """Sweep every quantizer from the one reaching the lowest rate on the hardest image to the
-    one reaching the highest on the easiest, so the fixed curve has every image at each."""
+def rate_grid(paths: Sequence[Path], codec: CodecSpec, rates: Sequence[float],
+              cache_root: Path, jobs: int = -1) -> tuple[int, ...]:
+    """Every quantizer from the one reaching the lowest rate on the hardest image to the one
+    reaching the highest on the easiest, so the fixed curve has every image at each."""
     spans = Parallel(n_jobs=jobs)(delayed(rate_span)(path, codec, str(cache_root), rates[0],
                                                      rates[-1]) for path in paths)
-    grid = tuple(range(min(s[0] for s in spans), max(s[1] for s in spans) + 1))
-    request = SweepRequest(codec, (NO_FILTER, *filters), grid)
-    return run_sweep(paths, request, cache_root, jobs, progress=progress)
+    return tuple(range(min(s[0] for s in spans), max(s[1] for s in spans) + 1))
+
+
+def filtered_curve(paths: Sequence[Path], request: SweepRequest, rates: Sequence[float],
+                   cache_root: Path, name: str, description: str, jobs: int = -1,
+                   lazy_filters: bool = True) -> tuple[Curve, dict[str, int]]:
+    """The optimal plan with post-filters at each rate, the networks measured only where
+    each rate's plan can use them (rcodec.optimize.lazy) unless `lazy_filters` is off;
+    returns the curve and the network evaluations made for it in all."""
+    points, measured = [], set()
+    exhaustive = 0
+    for rate in rates:
+        try:
+            swept = job.sweep_and_plan(paths, request, job.Budget(bpp=rate), cache_root, jobs,
+                                       lazy_filters=lazy_filters)
+        except BudgetError:
+            continue
+        plan = swept.plan
+        measured |= {(r["image"], r["quantizer"], r["filter"]) for r in swept.rows
+                     if r["filter"] != "none"}
+        exhaustive = max(exhaustive, swept.evaluations["exhaustive_network_evaluations"])
+        chosen = [swept.rows[int(i)] for i in plan.choice]
+        points.append(_point(chosen) | {"target_bpp": rate, "solver": plan.method,
+                                        "status": plan.status, "gap": float(plan.gap)})
+    return Curve(name, description, points), {
+        "network_evaluations": len(measured), "exhaustive_network_evaluations": exhaustive}
 
 
 def rd_curves(images: Path | Sequence[Path], codecs: Sequence[CodecSpec],
               filters: dict[str, list[FilterSpec]], rates: Sequence[float], cache_root: Path,
-              jobs: int = -1, progress: Callable[[int], None] | None = None) -> list[Curve]:
+              jobs: int = -1, progress: Callable[[int], None] | None = None,
+              lazy_filters: bool = True) -> list[Curve]:
     """Every codec's fixed, plan and (with filters) plan+filter curves."""
     paths = image_paths(images)
     curves = []
     for codec in codecs:
-        rows = sweep_for_rd(paths, codec, filters.get(codec.name, []), rates, cache_root, jobs,
-                            progress)
+        grid = rate_grid(paths, codec, rates, cache_root, jobs)
+        rows = run_sweep(paths, SweepRequest(codec, (NO_FILTER,), grid), cache_root, jobs,
+                         progress=progress)
         curves.append(fixed_curve(rows, codec.name, rates))
-        plain = [r for r in rows if r["filter"] == "none"]
-        curves.append(planned_curve(plain, rates, f"{codec.name}-plan",
+        curves.append(planned_curve(rows, rates, f"{codec.name}-plan",
                                     f"{codec.name}: optimal quantizer per image"))
         if filters.get(codec.name):
             names = ", ".join(spec.name for spec in filters[codec.name])
-            curves.append(planned_curve(rows, rates, f"{codec.name}-plan+filter",
-                                        f"{codec.name}: optimal quantizer and post-filter "
-                                        f"per image ({names})"))
+            request = SweepRequest(codec, (NO_FILTER, *filters[codec.name]), grid)
+            curve, _ = filtered_curve(
+                paths, request, rates, cache_root, f"{codec.name}-plan+filter",
+                f"{codec.name}: optimal quantizer and post-filter per image ({names})", jobs,
+                lazy_filters)
+            curves.append(curve)
     return curves
 
 

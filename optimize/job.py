@@ -19,10 +19,11 @@ from rcodec.codec.hevc import x265_version
 from rcodec.codec.images import image_paths, image_shape, read_rgb, write_png
 from rcodec.errors import BudgetError, RcodecError, in_file
 from rcodec.fileio import atomic_write_bytes, atomic_write_text
+from rcodec.optimize import lazy
 from rcodec.optimize.cache import SweepCache
 from rcodec.optimize.calibration import ensure_calibration, load_calibration
 from rcodec.optimize.plan import Plan, budget_bytes_for_bpp, solve
-from rcodec.optimize.sweep import ImageSweeper, SweepRequest, run_sweep
+from rcodec.optimize.sweep import NO_FILTER, ImageSweeper, SweepRequest, Wanted, run_sweep
 from rcodec.optimize.table import plan_rows, plan_summary, to_candidates, total_pixels
 from rcodec.postfilter.inference import available_cores
 from rcodec.postfilter.pipeline import decode_bytes
@@ -100,28 +101,60 @@ def clipped_images(rows: list[dict], plan: Plan, quantizer_range: tuple[int, int
     return clipped
 
 
+@dataclasses.dataclass(frozen=True)
+class SweepPlan:
+    """A sweep's rows, the plan solved over them, the byte budget, and how many network
+    evaluations it took (against the exhaustive sweep of the same windows)."""
+
+    rows: list[dict]
+    plan: Plan
+    max_bytes: int
+    evaluations: dict[str, int]
+
+
 def sweep_and_plan(paths: Sequence[Path], request: SweepRequest, budget: Budget,
                    cache_root: Path, jobs: int = -1, backend: str | None = None,
                    solver: str = "auto", progress: Progress = None, time_limit: float = 60.0,
-                   ) -> tuple[list[dict], Plan, int]:
+                   lazy_filters: bool = True) -> SweepPlan:
     """Sweep, plan, and widen any adaptive window the optimum touches until none is clipped.
-    `time_limit`: seconds per solve (the plan's status and gap say how far it got)."""
-    rows = _names_to_rows_index(run_sweep(paths, request, cache_root, jobs, backend, progress))
-    quantizer_range = request.codec.build().quantizer_range
+
+    With `lazy_filters` the networks are measured only where the plan can use them
+    (rcodec.optimize.lazy); otherwise at every quantizer of every window. `time_limit`:
+    seconds per solve (the plan's status and gap say how far it got)."""
+    networks = tuple(spec for spec in request.filters if spec.selector != NO_FILTER.selector)
+    first = dataclasses.replace(request, filters=(NO_FILTER,)) if lazy_filters else request
+    rows = lazy.merge([], run_sweep(paths, first, cache_root, jobs, backend, progress))
+    low, high = request.codec.build().quantizer_range
+    fixed = request.quantizers is not None
     while True:
         plan, max_bytes = plan_rows_for(rows, budget, solver, time_limit)
-        clipped = clipped_images(rows, plan, quantizer_range) if request.quantizers is None \
-            else {}
-        if not clipped:
-            return rows, plan, max_bytes
-        extra = dict(request.extra)
-        for name, edge in clipped.items():
-            extra[name] = tuple(extra.get(name, ())) + tuple(
-                range(edge - request.half_width, edge + request.half_width + 1))
-        request = dataclasses.replace(request, extra=extra)
-        again = [p for p in paths if p.name in clipped]
-        fresh = run_sweep(again, request, cache_root, jobs, backend)
-        rows = _names_to_rows_index([r for r in rows if r["image"] not in clipped] + fresh)
+        clipped = {} if fixed else clipped_images(rows, plan, (low, high))
+        wanted: dict[str, Wanted] = {}
+        for name, edge in clipped.items():  # the window grows by the codec alone...
+            half = request.half_width
+            wanted[name] = {q: () for q in range(max(low, edge - half),
+                                                  min(high, edge + half) + 1)}
+            if not lazy_filters:  # ...unless every window quantizer takes every network
+                wanted[name] = {q: networks for q in wanted[name]}
+        if lazy_filters and not clipped:
+            allowed = _admissible(rows, fixed, (low, high))
+            wanted = lazy.missing(rows, plan, networks, allowed)
+        if not wanted:
+            return SweepPlan(rows, plan, max_bytes, lazy.evaluations(rows, networks))
+        again = [p for p in paths if p.name in wanted]
+        rows = lazy.merge(rows, run_sweep(again, request, cache_root, jobs, backend,
+                                          wanted=wanted))
+
+
+def _admissible(rows: Sequence[dict], fixed: bool, quantizer_range: tuple[int, int],
+                ) -> dict[str, range | set[int]]:
+    """Quantizers a network may be measured at, per image: those given (`fixed`), or any
+    the codec has (a neighbour beyond the window widens it)."""
+    low, high = quantizer_range
+    given: dict[str, set[int]] = {}
+    for row in rows:
+        given.setdefault(row["image"], set()).add(row["quantizer"])
+    return {image: qs if fixed else range(low, high + 1) for image, qs in given.items()}
 
 
 def with_calibration(request: SweepRequest, required: bool, paths: Sequence[Path] = (),
@@ -150,12 +183,13 @@ def versions() -> dict[str, str | None]:
 def compress(images: Path | Sequence[Path], out_dir: Path, budget: Budget,
              request: SweepRequest, cache_root: Path, jobs: int = -1,
              backend: str | None = None, solver: str = "auto", progress: Progress = None,
-             time_limit: float = 60.0) -> dict:
+             time_limit: float = 60.0, lazy_filters: bool = True) -> dict:
     """Write OUT/<stem>.rcb for every image (a folder's, or those listed) under the plan,
-    plus OUT/manifest.json."""
+    plus OUT/manifest.json (with the network evaluations the plan took)."""
     paths = image_paths(images)
-    rows, plan, max_bytes = sweep_and_plan(paths, request, budget, cache_root, jobs, backend,
-                                           solver, progress, time_limit)
+    swept = sweep_and_plan(paths, request, budget, cache_root, jobs, backend, solver, progress,
+                           time_limit, lazy_filters)
+    rows, plan, max_bytes = swept.rows, swept.plan, swept.max_bytes
     chosen = plan_rows(rows, plan)
     # The manifest, written last, marks a finished folder: drop an older one first, so that a
     # compress killed while writing never leaves new files beside the manifest of another plan.
@@ -168,7 +202,7 @@ def compress(images: Path | Sequence[Path], out_dir: Path, budget: Budget,
                 "codec": {"name": request.codec.name,
                           "options": request.codec.build().settings()},
                 "filters": [spec.name for spec in request.filters],
-                "plan": chosen, "versions": versions()}
+                "evaluations": swept.evaluations, "plan": chosen, "versions": versions()}
     atomic_write_text(out_dir / "manifest.json", json.dumps(manifest, indent=2))
     return manifest
 

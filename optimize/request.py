@@ -42,7 +42,9 @@ def default_filters(codec: str) -> list[FilterSpec]:
 
 
 def spec_of(entry: models.ModelEntry) -> FilterSpec:
-    return FilterSpec(entry.name, entry.selector, entry.sha256)
+    """A registered network as a sweep candidate, offered inside its quantizer range."""
+    return FilterSpec(entry.name, entry.selector, entry.sha256,
+                      tuple(entry.quantizer_range))
 
 
 def resolve_filters(codec: str, filters: Filters) -> tuple[FilterSpec, ...]:

@@ -63,6 +63,13 @@ class FilterSpec:
     name: str
     selector: int
     sha256: str
+    #: The quantizers the network was validated on (its registry range); None: all.
+    quantizer_range: tuple[int, int] | None = None
+
+    def offered_at(self, quantizer: int) -> bool:
+        """Whether the sweep offers this filter at `quantizer` (only inside its range)."""
+        low, high = self.quantizer_range or (quantizer, quantizer)
+        return low <= quantizer <= high
 
     def apply(self, decoded: np.ndarray, payload: bytes,
               threads: int | None = None) -> np.ndarray:
@@ -129,7 +136,8 @@ class ImageSweeper:
         given (it times each stage alone), else the time measured here in the sweep."""
         out = []
         for quantizer in quantizers:
-            out.extend(self._rows_at(quantizer, filters, calibration))
+            offered = [f for f in filters if f.offered_at(quantizer)]
+            out.extend(self._rows_at(quantizer, offered, calibration))
         return out
 
     def _rows_at(self, quantizer: int, filters: Sequence[FilterSpec],
@@ -242,18 +250,26 @@ class SweepRequest:
     calibration: Calibration | None = None
 
 
+#: Measurements asked of one image: quantizer -> the filters wanted there (the codec alone,
+#: NO_FILTER, is always measured with them).
+Wanted = dict[int, tuple[FilterSpec, ...]]
+
+
 def sweep_one(path: Path, request: SweepRequest, cache_root: str,
-              threads: int | None = None) -> list[dict]:
-    """All rows for one image (the unit of parallel work). `threads` bounds torch's threads
-    for everything here, MS-SSIM included: a worker with the default (all cores) beside
-    other workers made small MS-SSIM calls up to 1000x slower."""
+              threads: int | None = None, wanted: Wanted | None = None) -> list[dict]:
+    """All rows for one image (the unit of parallel work), or with `wanted` only those
+    measurements. `threads` bounds torch's threads for everything here, MS-SSIM included: a
+    worker with the default (all cores) beside other workers made small MS-SSIM calls up to
+    1000x slower."""
     with torch_threads(threads):
-        return _sweep_one(path, request, cache_root, threads)
+        sweeper = ImageSweeper(path, request.codec, SweepCache(cache_root), threads)
+        if wanted is None:
+            return _sweep_one(sweeper, path, request)
+        return [row for quantizer, specs in sorted(wanted.items())
+                for row in sweeper.rows([quantizer], (NO_FILTER, *specs), request.calibration)]
 
 
-def _sweep_one(path: Path, request: SweepRequest, cache_root: str,
-               threads: int | None) -> list[dict]:
-    sweeper = ImageSweeper(path, request.codec, SweepCache(cache_root), threads)
+def _sweep_one(sweeper: ImageSweeper, path: Path, request: SweepRequest) -> list[dict]:
     if request.quantizers is not None:
         quantizers = set(request.quantizers)
     else:
@@ -266,14 +282,18 @@ def _sweep_one(path: Path, request: SweepRequest, cache_root: str,
 
 def run_sweep(paths: Sequence[Path], request: SweepRequest, cache_root: str | Path,
               jobs: int = -1, backend: str | None = None,
-              progress: Callable[[int], None] | None = None) -> list[dict]:
-    """Sweep every image in parallel; rows come back in the order of `paths`."""
+              progress: Callable[[int], None] | None = None,
+              wanted: dict[str, Wanted] | None = None) -> list[dict]:
+    """Sweep every image in parallel (with `wanted`, only the measurements it names per
+    image name); rows come back in the order of `paths`."""
     results: dict[Path, list[dict]] = {}
     # Share the cores out between the image workers rather than oversubscribe them with a
     # full set of post-filter threads each (outputs do not depend on the thread count).
     threads = None if backend else max(1, available_cores() // max(1, min(
         effective_n_jobs(jobs), len(paths))))
-    tasks = (delayed(_tagged)(path, request, str(cache_root), threads) for path in paths)
+    tasks = (delayed(_tagged)(path, request, str(cache_root), threads,
+                              None if wanted is None else wanted.get(path.name, {}))
+             for path in paths)
     # parallel_config, unlike Parallel(backend=...), registers external backends such as dask.
     config = {"n_jobs": jobs} | ({"backend": backend} if backend else {})
     with parallel_config(**config):
@@ -285,9 +305,10 @@ def run_sweep(paths: Sequence[Path], request: SweepRequest, cache_root: str | Pa
 
 
 def _tagged(path: Path, request: SweepRequest, cache_root: str,
-            threads: int | None = None) -> tuple[Path, list[dict]]:
+            threads: int | None = None, wanted: Wanted | None = None,
+            ) -> tuple[Path, list[dict]]:
     try:
-        return path, sweep_one(path, request, cache_root, threads)
+        return path, sweep_one(path, request, cache_root, threads, wanted)
     except RcodecError as error:
         if str(path) in str(error):
             raise

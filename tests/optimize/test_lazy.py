@@ -1,0 +1,126 @@
+"""Lazy post-filter evaluation: the plan it reaches is the exhaustive sweep's, with fewer
+network evaluations, the same measurements, and a cache an exhaustive sweep reuses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import sample_crops
+
+from rcodec.codec.images import image_paths
+from rcodec.metrics import pooled_psnr
+from rcodec.optimize import job, lazy
+from rcodec.optimize.plan import Plan
+from rcodec.optimize.request import sweep_request
+from rcodec.optimize.sweep import FilterSpec
+
+#: What the lazy plan may lose against the exhaustive one (issue target: 0.005 dB).
+TOLERANCE_DB = 0.005
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """The five bundled photographs as 200x150 crops."""
+    return image_paths(sample_crops(tmp_path_factory.mktemp("images"), (0, 0, 200, 150)))
+
+
+def pooled(swept: job.SweepPlan) -> float:
+    chosen = [swept.rows[int(i)] for i in swept.plan.choice]
+    return pooled_psnr(swept.plan.total_sse, 3 * sum(r["pixels"] for r in chosen))
+
+
+def key(row: dict) -> tuple:
+    return row["image"], row["quantizer"], row["filter"]
+
+
+def both(images: list[Path], cache: Path, budget: job.Budget,
+         ) -> tuple[job.SweepPlan, job.SweepPlan]:
+    """The lazy plan (first, so that its measurements are the fresh ones) and the
+    exhaustive plan over the same cache."""
+    request = sweep_request("bpg", "default", None, 0.3, {"level": 1})
+    return (job.sweep_and_plan(images, request, budget, cache, jobs=1),
+            job.sweep_and_plan(images, request, budget, cache, jobs=1, lazy_filters=False))
+
+
+def assert_lazy_as_good(lazy_plan: job.SweepPlan, full: job.SweepPlan) -> None:
+    assert pooled(lazy_plan) >= pooled(full) - TOLERANCE_DB
+    # Every lazy row is a row of the exhaustive table: the same measurement.
+    exhaustive = {key(r): r for r in full.rows}
+    for row in lazy_plan.rows:
+        if row["filter"] != "none" or key(row) in exhaustive:
+            assert row == exhaustive[key(row)], key(row)
+    made = lazy_plan.evaluations["network_evaluations"]
+    assert 0 < made < full.evaluations["network_evaluations"]
+
+
+def test_lazy_plan_matches_the_exhaustive_one(images: list[Path], tmp_path: Path) -> None:
+    lazy_plan, full = both(images, tmp_path / "cache", job.Budget(bpp="0.3"))
+    assert_lazy_as_good(lazy_plan, full)
+    chosen = {lazy_plan.rows[int(i)]["filter"] for i in lazy_plan.plan.choice}
+    assert chosen - {"none"}, "the networks should pay at 0.3 bpp"
+
+
+def test_lazy_plan_matches_under_both_budgets(images: list[Path], tmp_path: Path) -> None:
+    """A decode-time budget between the plain plan's time and the size-only plan's, so the
+    planner must leave networks out or pick cheaper ones."""
+    cache = tmp_path / "cache"
+    size_only = both(images, cache, job.Budget(bpp="0.3"))[1]
+    plain = [r for r in size_only.rows if r["filter"] == "none"]
+    plain_plan, _ = job.plan_rows_for(plain, job.Budget(bpp="0.3"))
+    seconds = (plain_plan.total_seconds + size_only.plan.total_seconds) / 2
+    lazy_plan, full = both(images, cache, job.Budget(bpp="0.3", decode_seconds=seconds))
+    assert full.plan.total_seconds <= seconds and lazy_plan.plan.total_seconds <= seconds
+    assert_lazy_as_good(lazy_plan, full)
+
+
+def test_an_exhaustive_sweep_reuses_what_the_lazy_one_measured(images: list[Path],
+                                                                tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    request = sweep_request("bpg", "default", None, 0.3, {"level": 1})
+    lazy_plan = job.sweep_and_plan(images, request, job.Budget(bpp="0.3"), cache, jobs=1)
+    before = {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file()}
+    full = job.sweep_and_plan(images, request, job.Budget(bpp="0.3"), cache, jobs=1,
+                              lazy_filters=False)
+    after = {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file()}
+    assert all(after[p] == mtime for p, mtime in before.items())  # nothing measured twice
+    new = {key(r) for r in full.rows} - {key(r) for r in lazy_plan.rows}
+    # One record per new measurement, plus a bitstream and its encode time per quantizer
+    # the lazy plan never coded.
+    new_bitstreams = {(image, q) for image, q, f in new if f == "none"}
+    assert len(after) - len(before) == len(new) + 2 * len(new_bitstreams)
+
+
+# --- the rules, on a table made up for them ------------------------------------------------
+
+NETWORKS = (FilterSpec("a", 1, "x", (30, 40)), FilterSpec("b", 2, "y"))
+
+
+def made_up(measured: list[tuple[str, int, str]], chosen: list[int]) -> tuple[list, Plan]:
+    rows = lazy.merge([], [{"image": i, "quantizer": q, "filter": f} for i, q, f in measured])
+    plan = Plan(np.array(chosen), 0, 0, 0.0, "test", "optimal", 0.0, 0.0, 0.0)
+    return rows, plan
+
+
+def test_every_network_is_asked_for_at_the_chosen_quantizer() -> None:
+    rows, plan = made_up([("p", 38, "none"), ("p", 39, "none")], [0])
+    wanted = lazy.missing(rows, plan, NETWORKS, {"p": range(0, 52)})
+    assert wanted == {"p": {38: NETWORKS}}
+
+
+def test_a_chosen_network_is_asked_for_on_both_sides() -> None:
+    rows, plan = made_up([("p", 40, "none"), ("p", 40, "a"), ("p", 40, "b")], [0])
+    # "a" is offered up to 40 only: just the side below; the range of quantizers allowed
+    # (here those given) bounds both sides.
+    assert lazy.missing(rows, plan, NETWORKS, {"p": range(0, 52)}) == {"p": {39: NETWORKS[:1]}}
+    assert lazy.missing(rows, plan, NETWORKS, {"p": {40}}) == {}
+    rows, plan = made_up([("p", 40, "none"), ("p", 40, "a"), ("p", 40, "b")], [1])
+    assert lazy.missing(rows, plan, NETWORKS, {"p": range(0, 52)}) == {
+        "p": {39: NETWORKS[1:], 41: NETWORKS[1:]}}
+
+
+def test_a_settled_plan_asks_for_nothing() -> None:
+    measured = [("p", q, f) for q in (39, 40, 41) for f in ("none", "a", "b")]
+    rows, plan = made_up(measured, [4])  # (40, "b"): both neighbours measured
+    assert lazy.missing(rows, plan, NETWORKS, {"p": range(0, 52)}) == {}
