@@ -49,8 +49,12 @@ sys.exit(decoder_main.main(default_input=HERE.parent / "images"))
 '''
 
 _PROBE = """
-import json, sys
+import importlib, json, sys
 import {entry}, rcodec.postfilter.inference, rcodec.postfilter.dct  # (loaded on first use)
+from rcodec.codec import registry
+for name in registry.names():  # what each codec's decoder imports on first use
+    for module in registry.codec_class(name).decode_requires:
+        importlib.import_module(module)
 mods = {{}}
 for name, module in list(sys.modules.items()):
     mods[name] = getattr(module, "__file__", None)

@@ -58,6 +58,8 @@ class Codec(ABC):
     block_grid: ClassVar[int] = 1
     #: Bytes enough to tell this codec's files apart (see `accepts`).
     sniff_bytes: ClassVar[int] = 16
+    #: Modules its decoder imports on first use (a submission's decoder must carry them).
+    decode_requires: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def encode(self, image: np.ndarray, quantizer: int) -> bytes: ...

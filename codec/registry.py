@@ -8,16 +8,21 @@ defines one `Codec` subclass and registers it with one call, and everything abov
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from typing import Any
 
 from PIL import Image
 
+from rcodec.codec.avif import AvifCodec
 from rcodec.codec.base import Codec
 from rcodec.codec.bpg import BpgCodec
+from rcodec.codec.j2k import J2kCodec
 from rcodec.codec.jpeg import JpegCodec
+from rcodec.codec.jxl import JxlCodec
 from rcodec.codec.limits import ENV as PIXEL_CAP_ENV
+from rcodec.codec.webp import WebpCodec
 from rcodec.errors import FormatError, RcodecError
 
 #: What the commands and the API use when no codec is named.
@@ -49,9 +54,12 @@ def codec_class(name: str) -> type[Codec]:
 
 def make_codec(name: str, **options: Any) -> Codec:
     """A codec by name with encoder options: those it declares and that are not None (an
-    option of another codec, e.g. BPG's level for JPEG, is ignored)."""
+    option of another codec, e.g. BPG's level for JPEG, is ignored), and `threads` where
+    its coder takes a thread count (the bytes and pixels never depend on it)."""
     cls = codec_class(name)
-    own = {option.name for option in cls.options} | {"threads"}
+    own = {option.name for option in cls.options}
+    if "threads" in inspect.signature(cls).parameters:  # (codecs with a threaded coder)
+        own.add("threads")
     return cls(**{k: v for k, v in options.items() if k in own and v is not None})
 
 
@@ -89,5 +97,5 @@ def set_pixel_cap(pixels: int) -> None:
 
 # The built-in codecs, in the order `names()` lists them. (Codec modules import only base and
 # limits, never this module, so the table is filled here in one place.)
-for _codec in (BpgCodec, JpegCodec):
+for _codec in (BpgCodec, JpegCodec, AvifCodec, WebpCodec, JxlCodec, J2kCodec):
     register(_codec)

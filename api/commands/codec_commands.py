@@ -36,7 +36,7 @@ def add_encode_arguments(parser: argparse.ArgumentParser) -> None:
                  if codec_registry.codec_class(n).quantizer_name == name]
         ranges = ", ".join(f"{c.name} {c.quantizer_range[0]}..{c.quantizer_range[1]} "
                            f"(default {c.default_quantizer})" for c in users)
-        quantizer.add_argument(f"--{name}", type=int, help=f"quantizer: {ranges}")
+        quantizer.add_argument(flag(name), type=int, help=f"quantizer: {ranges}")
     parser.add_argument("--filter", help="post-filter named in the container's selector byte")
 
 
@@ -57,8 +57,8 @@ def run_encode(args: argparse.Namespace) -> int:
     quantizer = getattr(args, cls.quantizer_name)
     for name in {codec_registry.codec_class(n).quantizer_name for n in codec_registry.names()}:
         if name != cls.quantizer_name and getattr(args, name) is not None:
-            raise RcodecError(f"--{name} is not {cls.name}'s quantizer; {cls.name} takes "
-                              f"--{cls.quantizer_name}")
+            raise RcodecError(f"{flag(name)} is not {cls.name}'s quantizer; {cls.name} takes "
+                              f"{flag(cls.quantizer_name)}")
     try:
         data = api.encode(args.input, codec=codec_name, quantizer=quantizer,
                           filter=args.filter, container=plain is None,
@@ -69,6 +69,11 @@ def run_encode(args: argparse.Namespace) -> int:
     height, width = image_shape(args.input)
     print(f"{args.output}: {len(data)} bytes, {8 * len(data) / (width * height):.4f} bpp")
     return 0
+
+
+def flag(name: str) -> str:
+    """A quantizer's command-line flag: qp -> --qp, ratio_step -> --ratio-step."""
+    return "--" + name.replace("_", "-")
 
 
 def add_decode_arguments(parser: argparse.ArgumentParser) -> None:

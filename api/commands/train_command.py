@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rcodec import api
 from rcodec.codec import registry as codec_registry
+from rcodec.commands.codec_commands import flag
 from rcodec.errors import RcodecError
 from rcodec.units import duration_argument, quantizers_argument
 
@@ -23,7 +24,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--codec", choices=codec_registry.names(),
                         default=codec_registry.DEFAULT_CODEC)
     for name in quantizer_names():
-        parser.add_argument(f"--{name}", type=quantizers_argument,
+        parser.add_argument(flag(name), type=quantizers_argument,
                             help=f"{name} of the training pairs (--qp for BPG, --quality for "
                                  "JPEG, ...); several (38:42, 30:50:4 or 30,40) train one "
                                  "network on all of them")
@@ -78,7 +79,7 @@ def run_train(args: argparse.Namespace) -> int:
     own = codec_registry.codec_class(args.codec).quantizer_name
     quantizers = getattr(args, own)
     if quantizers is None:
-        raise RcodecError(f"give --{own} for {args.codec}")
+        raise RcodecError(f"give {flag(own)} for {args.codec}")
     best = api.train(
         arch=args.arch, codec=args.codec, quantizer=quantizers[0],
         quantizers=quantizers if len(quantizers) > 1 else None, data_dir=str(args.data),

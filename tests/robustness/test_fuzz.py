@@ -21,6 +21,7 @@ import collections
 import io
 import os
 import resource
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -35,6 +36,7 @@ from PIL import Image
 import rcodec.codec.bpg as bpg
 from rcodec.codec import container
 from rcodec.codec import jpeg as jpeg_module
+from rcodec.codec import registry as codec_registry
 from rcodec.codec.bitstream import UE7_MAX, write_ue7
 from rcodec.codec.images import open_image
 from rcodec.codec.jpeg import JpegCodec, read_header
@@ -43,7 +45,7 @@ from rcodec.errors import RcodecError
 from rcodec.postfilter.pipeline import decode_bytes
 
 #: Cases per fuzz test in CI (about 20 s for the whole file on two busy cores).
-CI_EXAMPLES = {"bpg": 700, "container": 300, "jpeg": 700}
+CI_EXAMPLES = {"bpg": 700, "container": 300, "jpeg": 700, "others": 600}
 EXAMPLES = int(os.environ.get("RCODEC_FUZZ_EXAMPLES", "0"))
 SEED = os.environ.get("RCODEC_FUZZ_SEED")
 CASE_SECONDS = float(os.environ.get("RCODEC_FUZZ_SECONDS", "1.0"))
@@ -78,11 +80,16 @@ def fuzz_settings(name: str) -> Callable:
 
 @pytest.fixture(scope="module", autouse=True)
 def fuzz_pixel_caps() -> Iterator[None]:
-    """Lower both codecs' pixel caps (module attributes, settable like Pillow's) while fuzzing."""
-    saved = bpg.MAX_IMAGE_PIXELS, jpeg_module.MAX_IMAGE_PIXELS
-    bpg.MAX_IMAGE_PIXELS = jpeg_module.MAX_IMAGE_PIXELS = FUZZ_PIXELS
+    """Lower every codec's pixel cap (module attributes, settable like Pillow's) while
+    fuzzing."""
+    modules = [sys.modules[codec_registry.codec_class(n).__module__]
+               for n in codec_registry.names()]
+    saved = [module.MAX_IMAGE_PIXELS for module in modules]
+    for module in modules:
+        module.MAX_IMAGE_PIXELS = FUZZ_PIXELS
     yield
-    bpg.MAX_IMAGE_PIXELS, jpeg_module.MAX_IMAGE_PIXELS = saved
+    for module, cap in zip(modules, saved, strict=True):
+        module.MAX_IMAGE_PIXELS = cap
 
 
 def peak_rss() -> int:
@@ -180,6 +187,52 @@ def container_seeds() -> list[bytes]:
     for data in seeds:  # loads torch and the network once, outside the timed cases
         decode_bytes(data)
     return seeds
+
+
+#: The codecs fuzzed by test_fuzz_other_codecs (BPG and JPEG have targets of their own).
+OTHER_CODECS = ("avif", "webp", "jxl", "j2k")
+
+
+@pytest.fixture(scope="module")
+def other_seeds() -> list[bytes]:
+    """Our own AVIF, WebP, JPEG XL and JPEG 2000 files: colour and gray, two sizes, the
+    JPEG XL container and JP2 forms too."""
+    import imagecodecs
+
+    rgb = natural_image(33, 47, 3)
+    seeds = []
+    for name in OTHER_CODECS:
+        codec = codec_registry.make_codec(name)
+        quantizer = codec_registry.codec_class(name).typical_quantizer
+        seeds += [codec.encode(rgb, quantizer), codec.encode(rgb[:9, :13, 1], quantizer)]
+    seeds.append(bytes(imagecodecs.jpegxl_encode(rgb, level=60, usecontainer=True)))
+    out = io.BytesIO()
+    Image.fromarray(rgb).save(out, "JPEG2000", quality_mode="rates", quality_layers=[20])
+    seeds.append(out.getvalue())
+    for data in seeds:  # imports each codec's library outside the timed cases
+        codec_registry.codec_for_bytes(data)().decode(data)
+    return seeds
+
+
+def decode_any(data: bytes) -> object:
+    """The decode of whichever codec the bytes claim to be (unknown bytes: FormatError)."""
+    return codec_registry.codec_for_bytes(data)().decode(data)
+
+
+def info_any(data: bytes) -> object:
+    return codec_registry.codec_for_bytes(data).info(data)
+
+
+def check_other(data: bytes) -> None:
+    info = outcome(info_any, data)
+    decoded = outcome(decode_any, data)
+    if isinstance(decoded, np.ndarray):
+        assert isinstance(info, dict), info
+        assert decoded.dtype == np.uint8 and decoded.ndim in (2, 3)
+        assert decoded.shape[:2] == (info["height"], info["width"])
+        assert decoded.shape[0] * decoded.shape[1] <= FUZZ_PIXELS
+        again = decode_any(data)  # the same bytes decode to the same pixels
+        assert np.array_equal(decoded, again)
 
 
 def container_filter_selectors() -> frozenset[int]:
@@ -443,6 +496,15 @@ def test_fuzz_jpeg(jpeg_seeds: list[bytes], tmp_path: Path) -> None:
         check_jpeg(data, tmp_path / "fuzz.jpg")
 
     run_bounded(fuzz, "jpeg", ["read_header", "decode", "read_coefficients", "open_image_file"])
+
+
+def test_fuzz_other_codecs(other_seeds: list[bytes]) -> None:
+    @fuzz_settings("others")
+    @given(mutated(other_seeds))
+    def fuzz(data: bytes) -> None:
+        check_other(data)
+
+    run_bounded(fuzz, "others", ["info_any", "decode_any"])
 
 
 def test_seeds_decode_unharmed(bpg_seeds: list[bytes], jpeg_seeds: list[bytes],
