@@ -44,6 +44,8 @@ Images = PathLike | Sequence[PathLike]
 Progress = Callable[[int], None] | None
 #: "default", "none", network names, or a comma-separated string of them.
 Filters = str | Sequence[str]
+#: A codec's name, several (a list or "bpg,avif"), or "all" registered.
+Codecs = str | Sequence[str]
 
 
 # --- results --------------------------------------------------------------------------------
@@ -168,27 +170,32 @@ class RdResult:
 
 def compress(images: Images, out: PathLike, *, bpp: float | str | None = None,
              bytes: int | None = None, decode_time: float | None = None,  # noqa: A002
-             codec: str = codec_registry.DEFAULT_CODEC, filters: Filters = "default",
+             codec: Codecs = codec_registry.DEFAULT_CODEC, filters: Filters = "default",
              quantizers: Sequence[int] | None = None,
-             codec_options: Mapping[str, Any] | None = None, solver: str = "auto",
-             time_limit: float = 60.0, cache: PathLike | None = None, jobs: int = -1,
-             backend: str | None = None, progress: Progress = None,
-             notify: Callable[[str], None] | None = None) -> CompressResult:
+             codec_options: Mapping[str, Any] | None = None,
+             objective: str = "pooled-psnr", solver: str = "auto", time_limit: float = 60.0,
+             cache: PathLike | None = None, jobs: int = -1, backend: str | None = None,
+             progress: Progress = None, notify: Callable[[str], None] | None = None,
+             lazy_filters: bool = True) -> CompressResult:
     """Sweep, plan and write OUT/<stem>.rcb for every image plus OUT/manifest.json.
 
     The budget is `bpp` (floor(bpp x pixels / 8) bytes, the CLIC count) or `bytes`, plus an
     optional total `decode_time` in seconds (this machine is calibrated first when needed).
-    Candidates: every quantizer of an adaptive window per image (or `quantizers`), each with
-    no post-filter and the `filters` chosen. The files are the very bitstreams the sweep
-    measured. `notify` receives one-line notes (e.g. that calibration is running).
+    Candidates: every quantizer of an adaptive window per image (or `quantizers`) of every
+    codec named (one, a list, "bpg,avif" or "all": the plan then picks each image's codec),
+    each with no post-filter and the `filters` chosen for that codec, measured only where
+    the plan can use them unless `lazy_filters` is off. The plan maximises the `objective`:
+    "pooled-psnr" (the CLIC rule), "mean-psnr" or "ms-ssim". The files are the very
+    bitstreams the sweep measured. `notify` receives one-line notes (e.g. that calibration
+    is running).
     """
     from rcodec.optimize import job  # (see the module docstring)
 
     out = _output_folder(out)
-    paths, request, budget = _budgeted_job(images, bpp, bytes, decode_time, codec, filters,
-                                           quantizers, codec_options, notify)
-    manifest = job.compress(paths, out, budget, request, _cache_root(cache), jobs, backend,
-                            solver, progress, time_limit)
+    paths, requests, budget = _budgeted_job(images, bpp, bytes, decode_time, codec, filters,
+                                            quantizers, codec_options, objective, notify)
+    manifest = job.compress(paths, out, budget, requests, _cache_root(cache), jobs, backend,
+                            solver, progress, time_limit, lazy_filters, objective)
     return CompressResult(out, manifest)
 
 
@@ -212,30 +219,34 @@ def evaluate(originals: Images, decoded: PathLike) -> Scores:
                   result["per_image"])
 
 
-def sweep(images: Images, *, codec: str = codec_registry.DEFAULT_CODEC,
+def sweep(images: Images, *, codec: Codecs = codec_registry.DEFAULT_CODEC,
           filters: Filters = "default", quantizers: Sequence[int] | None = None,
           bpp: float | str = 0.15,
           codec_options: Mapping[str, Any] | None = None, cache: PathLike | None = None,
           jobs: int = -1, backend: str | None = None, progress: Progress = None) -> SweepTable:
     """Measure every image at each candidate quantizer (`quantizers`, or an adaptive window
-    around `bpp`) and post-filter; decode times come from this machine's calibration when
-    one is on file, else from the sweep's own timing (column decode_time_source)."""
+    around `bpp`) of each codec named, with every post-filter (the exhaustive table);
+    decode times come from this machine's calibration when one is on file, else from the
+    sweep's own timing (column decode_time_source)."""
     from rcodec.optimize import job  # (see the module docstring)
-    from rcodec.optimize.request import sweep_request
+    from rcodec.optimize.request import sweep_requests
     from rcodec.optimize.sweep import run_sweep
 
     paths = image_paths(images)
-    request = sweep_request(codec, filters, quantizers, _rate(bpp), codec_options)
-    request = job.with_calibration(request, False)
-    return SweepTable(run_sweep(paths, request, _cache_root(cache), jobs, backend, progress))
+    rows = []
+    for request in sweep_requests(codec, filters, quantizers, _rate(bpp), codec_options):
+        request = job.with_calibration(request, False)
+        rows += run_sweep(paths, request, _cache_root(cache), jobs, backend, progress)
+    return SweepTable(rows)
 
 
 def plan(table: SweepTable | Sequence[dict[str, Any]] | PathLike, *,
          bpp: float | str | None = None, bytes: int | None = None,  # noqa: A002
-         decode_time: float | None = None, solver: str = "auto",
-         time_limit: float = 60.0) -> PlanResult:
-    """One (quantizer, filter) per image of a sweep table (or its CSV) maximising quality
-    under the byte budget (`bpp` or `bytes`) and the optional `decode_time` budget."""
+         decode_time: float | None = None, objective: str = "pooled-psnr",
+         solver: str = "auto", time_limit: float = 60.0) -> PlanResult:
+    """One (codec, quantizer, filter) per image of a sweep table (or its CSV) maximising
+    the `objective` under the byte budget (`bpp` or `bytes`) and the optional
+    `decode_time` budget."""
     from rcodec.optimize import job  # (see the module docstring)
     from rcodec.optimize.table import plan_rows, plan_summary, read_sweep
 
@@ -246,31 +257,32 @@ def plan(table: SweepTable | Sequence[dict[str, Any]] | PathLike, *,
     else:
         rows = list(table)
     budget = job.Budget(bpp, bytes, decode_time)
-    chosen, max_bytes = job.plan_rows_for(rows, budget, solver, time_limit)
+    rows = sorted(rows, key=lambda r: (r["image"], r["codec"], r["quantizer"], r["filter"]))
+    chosen, max_bytes = job.plan_rows_for(rows, budget, solver, time_limit, objective)
     return PlanResult(plan_rows(rows, chosen), plan_summary(rows, chosen, max_bytes,
-                                                             decode_time), max_bytes)
+                                                             decode_time, objective), max_bytes)
 
 
-def rd(images: Images, out: PathLike, *, codecs: Sequence[str] = (codec_registry.DEFAULT_CODEC,),
+def rd(images: Images, out: PathLike, *, codecs: Codecs = (codec_registry.DEFAULT_CODEC,),
        filters: Filters = "default", bpp: str | Sequence[float] = "0.05:0.6:12",
        baseline: str | None = None, codec_options: Mapping[str, Any] | None = None,
-       cache: PathLike | None = None, jobs: int = -1, progress: Progress = None) -> RdResult:
+       objective: str = "pooled-psnr", cache: PathLike | None = None, jobs: int = -1,
+       progress: Progress = None, lazy_filters: bool = True) -> RdResult:
     """Rate-distortion curves per codec (fixed quantizer, optimal per image, and optimal
     with post-filters) as CompressAI-layout JSON in OUT, rd.png / rd.svg, and BD-rate /
     BD-PSNR in OUT/bd.json against `baseline` (default: the first codec's fixed curve).
-    `codec_options` apply to every codec that has them (e.g. BPG's level)."""
+    The plans maximise the `objective`; `codec_options` apply to every codec that has them
+    (e.g. BPG's level). With several codecs, a "mixed-plan" curve lets every image pick its
+    codec."""
     from rcodec.challenge.rd import parse_rates, rd_curves, write_rd  # (module docstring)
-    from rcodec.optimize.request import codec_spec, resolve_filters
+    from rcodec.optimize.request import sweep_requests
 
-    names = [codec_registry.codec_class(name.strip()).name for name in codecs]
-    specs = [codec_spec(name, _own_options(name, codec_options)) for name in names]
-    candidates = {name: list(resolve_filters(name, _filters_for(name, names, filters))[1:])
-                  for name in names}
+    requests = sweep_requests(codecs, filters, None, 0.15, codec_options, objective)
     rates = parse_rates(bpp) if isinstance(bpp, str) else sorted(float(r) for r in bpp)
-    curves = rd_curves(image_paths(images), specs, candidates, rates, _cache_root(cache), jobs,
-                       progress)
+    curves = rd_curves(image_paths(images), requests, rates, _cache_root(cache), jobs,
+                       progress, lazy_filters, objective)
     out = _output_folder(out)
-    table = write_rd(curves, out, baseline or f"{names[0]}-fixed")
+    table = write_rd(curves, out, baseline or f"{requests[0].codec.name}-fixed")
     files = sorted(p for p in out.iterdir() if p.is_file())
     return RdResult([curve.compressai() for curve in curves], table, files)
 
@@ -280,9 +292,11 @@ def rd(images: Images, out: PathLike, *, codecs: Sequence[str] = (codec_registry
 
 def pack_submission(images: Images, out: PathLike, *, bpp: float | str | None = None,
                     bytes: int | None = None,  # noqa: A002
-                    decode_time: float | None = None, codec: str = codec_registry.DEFAULT_CODEC,
+                    decode_time: float | None = None,
+                    codec: Codecs = codec_registry.DEFAULT_CODEC,
                     filters: Filters = "default", quantizers: Sequence[int] | None = None,
-                    codec_options: Mapping[str, Any] | None = None, solver: str = "auto",
+                    codec_options: Mapping[str, Any] | None = None,
+                    objective: str = "pooled-psnr", solver: str = "auto",
                     time_limit: float = 60.0, cache: PathLike | None = None, jobs: int = -1,
                     backend: str | None = None, progress: Progress = None,
                     notify: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -292,10 +306,10 @@ def pack_submission(images: Images, out: PathLike, *, bpp: float | str | None = 
     from rcodec.challenge.pack import pack  # (see the module docstring)
 
     out = _output_folder(out)
-    paths, request, budget = _budgeted_job(images, bpp, bytes, decode_time, codec, filters,
-                                           quantizers, codec_options, notify)
-    return pack(paths, out, budget, request, _cache_root(cache), jobs,
-                backend, solver, progress, time_limit)
+    paths, requests, budget = _budgeted_job(images, bpp, bytes, decode_time, codec, filters,
+                                            quantizers, codec_options, objective, notify)
+    return pack(paths, out, budget, requests, _cache_root(cache), jobs, backend, solver,
+                progress, time_limit, objective)
 
 
 def check_submission(submission: PathLike, images: Images, *, bytes: int | None = None,  # noqa: A002
@@ -487,20 +501,23 @@ def sample_images(out: PathLike) -> Path:
 
 
 def _budgeted_job(images: Images, bpp: float | str | None, total_bytes: int | None,
-                  decode_time: float | None, codec: str, filters: Filters,
+                  decode_time: float | None, codec: Codecs, filters: Filters,
                   quantizers: Sequence[int] | None, codec_options: Mapping[str, Any] | None,
-                  notify: Callable[[str], None] | None):
-    """Images, sweep request (calibrated when a decode-time budget asks for it) and budget."""
+                  objective: str, notify: Callable[[str], None] | None):
+    """Images, one sweep request per codec (calibrated when a decode-time budget asks for
+    it) and the budget."""
     from rcodec.optimize import job  # (see the module docstring)
-    from rcodec.optimize.request import sweep_request
+    from rcodec.optimize.objective import check
+    from rcodec.optimize.request import sweep_requests
 
+    check(objective)
     paths = image_paths(images)
     budget = job.Budget(bpp, total_bytes, _seconds(decode_time))
     pixels = sum(height * width for height, width in map(image_shape, paths))
-    request = sweep_request(codec, filters, quantizers, budget.target_bpp(pixels),
-                            codec_options)
-    request = job.with_calibration(request, decode_time is not None, paths, notify)
-    return paths, request, budget
+    requests = sweep_requests(codec, filters, quantizers, budget.target_bpp(pixels),
+                              codec_options, objective)
+    return paths, [job.with_calibration(request, decode_time is not None, paths, notify)
+                   for request in requests], budget
 
 
 def _rate(bpp: float | str) -> float:
@@ -531,31 +548,6 @@ def _cache_root(cache: PathLike | None) -> Path:
     from rcodec.optimize.cache import default_cache_root  # (see the module docstring)
 
     return Path(cache) if cache is not None else default_cache_root()
-
-
-def _own_options(codec: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The options of a shared option set that this codec has."""
-    known = {option.name for option in codec_registry.codec_class(codec).options}
-    return {k: v for k, v in (options or {}).items() if k in known}
-
-
-def _filters_for(codec: str, swept: Sequence[str], filters: Filters) -> list[str]:
-    """The names of a filter choice spanning several codecs that apply to this one: the
-    keywords, and the networks registered for it (a network for a codec not swept is
-    refused)."""
-    from rcodec.optimize.request import filter_names  # (see the module docstring)
-
-    own = []
-    for name in filter_names(filters):
-        if name in ("default", "none"):
-            own.append(name)
-            continue
-        entry = model_registry.find(name)
-        if entry.codec not in swept:
-            raise RcodecError(f"post-filter {name} is for {entry.codec}, not swept here")
-        if entry.codec == codec:
-            own.append(name)
-    return own
 
 
 def write_text(path: PathLike, text: str) -> Path:

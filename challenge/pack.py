@@ -23,6 +23,7 @@ from rcodec.codec.images import image_paths, image_shape
 from rcodec.errors import BudgetError, RcodecError
 from rcodec.fileio import atomic_write_text
 from rcodec.optimize import job
+from rcodec.optimize.objective import DEFAULT as DEFAULT_OBJECTIVE
 from rcodec.optimize.sweep import SweepRequest
 from rcodec.optimize.table import plan_rows, plan_summary
 from rcodec.postfilter import registry
@@ -42,8 +43,15 @@ def submission_bytes(sub_dir: Path) -> int:
 
 
 def _report(rows: list[dict], plan, cap: int, reserve: int, budget: job.Budget,
-            request: SweepRequest, decoder: dict) -> dict:
-    summary = plan_summary(rows, plan, cap - reserve, budget.decode_seconds)
+            requests: Sequence[SweepRequest], decoder: dict, objective: str) -> dict:
+    summary = plan_summary(rows, plan, cap - reserve, budget.decode_seconds, objective)
+    codecs = [{"name": r.codec.name, "options": dict(r.codec.options)} for r in requests]
+    # What the CLIC rule (one codec, pooled PSNR) would not need is reported only when it
+    # applies: the report's bytes count against the cap.
+    extra = {} if objective == DEFAULT_OBJECTIVE else {
+        "objective": objective, "gap_in_unit": summary["gap_in_unit"]}
+    if len(codecs) > 1:
+        extra["images_per_codec"] = summary["codecs"]
     # Compact rows: the report's bytes count against the cap too.
     chosen = [[r["image"], r["quantizer"], r["filter"], r["bytes"]]
               for r in plan_rows(rows, plan)]
@@ -53,34 +61,37 @@ def _report(rows: list[dict], plan, cap: int, reserve: int, budget: job.Budget,
                 "images", "pixels", "total_bytes", "bpp", "pooled_psnr", "mean_psnr",
                 "mean_ms_ssim", "decode_seconds")},
             "solver": {key: summary[key] for key in ("solver", "status", "gap",
-                                                     "solve_seconds")},
+                                                     "solve_seconds")} | extra,
             # The options given, not every default: the report's bytes count against the cap.
-            "codec": {"name": request.codec.name, "options": dict(request.codec.options)},
-            "filters": [spec.name for spec in request.filters],
+            "codec": codecs[0] if len(codecs) == 1 else codecs,
+            "filters": list(dict.fromkeys(f.name for r in requests for f in r.filters)),
             "decoder": decoder, "versions": job.versions(),
             "plan": {"columns": PLAN_COLUMNS, "rows": chosen}}
 
 
 def pack(images: Path | Sequence[Path], sub_dir: Path, budget: job.Budget,
-         request: SweepRequest, cache_root: Path, jobs: int = -1, backend: str | None = None,
-         solver: str = "auto", progress: Callable[[int], None] | None = None,
-         time_limit: float = 60.0) -> dict:
+         requests: SweepRequest | Sequence[SweepRequest], cache_root: Path, jobs: int = -1,
+         backend: str | None = None, solver: str = "auto",
+         progress: Callable[[int], None] | None = None, time_limit: float = 60.0,
+         objective: str = DEFAULT_OBJECTIVE) -> dict:
     """Plan, write and bundle a submission into `sub_dir` (replacing it); return the report.
-    `time_limit`: seconds per solve."""
+    Several requests (one per codec) let the plan pick each image's codec. `time_limit`:
+    seconds per solve."""
+    requests = [requests] if isinstance(requests, SweepRequest) else list(requests)
     paths = image_paths(images)
     sub_dir = Path(sub_dir)
     sub_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{sub_dir.name}.", dir=sub_dir.parent))
     try:
-        swept = job.sweep_and_plan(paths, request, budget, cache_root, jobs, backend, solver,
-                                   progress, time_limit)
+        swept = job.sweep_and_plan(paths, requests, budget, cache_root, jobs, backend, solver,
+                                   progress, time_limit, objective=objective)
         rows, plan, cap = swept.rows, swept.plan, swept.max_bytes
         reserve = 0
         for _ in range(4):  # the report's size settles after one or two rounds
             chosen = plan_rows(rows, plan)
             used = {r["filter"] for r in chosen} - {"none"}
             decoder = {"entry": f"{DECODER}/decode.py", "networks": sorted(used)}
-            report = _report(rows, plan, cap, reserve, budget, request, decoder)
+            report = _report(rows, plan, cap, reserve, budget, requests, decoder, objective)
             text = json.dumps(report, separators=(",", ":"))
             if plan.total_bytes + len(text) <= cap:
                 break
@@ -88,10 +99,10 @@ def pack(images: Path | Sequence[Path], sub_dir: Path, budget: job.Budget,
             if reserve >= cap:
                 raise BudgetError(f"a byte cap of {cap} leaves no room for the images")
             plan, _ = job.plan_rows_for(rows, dataclasses.replace(
-                budget, bpp=None, bytes=cap - reserve), solver, time_limit)
+                budget, bpp=None, bytes=cap - reserve), solver, time_limit, objective)
         else:
             raise BudgetError(f"could not fit the report within the cap of {cap} bytes")
-        job.write_containers(paths, chosen, request, cache_root, staging / IMAGES)
+        job.write_containers(paths, chosen, requests, cache_root, staging / IMAGES)
         write_decoder(staging / DECODER, [registry.find(name) for name in sorted(used)])
         atomic_write_text(staging / REPORT, text)
         total = submission_bytes(staging)

@@ -29,12 +29,12 @@ from rcodec import metrics
 from rcodec.codec.images import image_paths
 from rcodec.errors import BudgetError, RcodecError
 from rcodec.fileio import atomic_write_bytes, atomic_write_text
-from rcodec.optimize import job
+from rcodec.optimize import job, lazy
+from rcodec.optimize.objective import DEFAULT as DEFAULT_OBJECTIVE
 from rcodec.optimize.plan import budget_bytes_for_bpp, solve
 from rcodec.optimize.sweep import (
     NO_FILTER,
     CodecSpec,
-    FilterSpec,
     SweepRequest,
     rate_span,
     run_sweep,
@@ -89,7 +89,8 @@ def _point(rows: Sequence[dict]) -> dict:
             "ms_ssim": float(np.mean([r["ms_ssim"] for r in rows])),
             "encoding_time": None if None in encode else float(np.mean(encode)),
             "decoding_time": float(np.mean([r["decode_seconds"] for r in rows])),
-            "plan": [[r["image"], r["quantizer"], r["filter"]] for r in rows]}
+            "mean_psnr": float(np.mean([r["psnr"] for r in rows])),
+            "plan": [[r["image"], r["codec"], r["quantizer"], r["filter"]] for r in rows]}
 
 
 def fixed_curve(rows: Sequence[dict], codec: str, rates: Sequence[float]) -> Curve:
@@ -110,10 +111,12 @@ def fixed_curve(rows: Sequence[dict], codec: str, rates: Sequence[float]) -> Cur
 
 
 def planned_curve(rows: Sequence[dict], rates: Sequence[float], name: str,
-                  description: str, time_limit: float = 60.0) -> Curve:
-    """The optimal plan at each rate; rates below the smallest reachable one are skipped."""
-    rows = sorted(rows, key=lambda r: (r["image"], r["quantizer"], r["filter"]))
-    candidates, _ = to_candidates(rows)
+                  description: str, time_limit: float = 60.0,
+                  objective: str = DEFAULT_OBJECTIVE) -> Curve:
+    """The optimal plan for the objective at each rate; rates below the smallest reachable
+    one are skipped."""
+    rows = sorted(rows, key=lazy.key)
+    candidates, _ = to_candidates(rows, objective)
     pixels = sum({r["image"]: r["pixels"] for r in rows}.values())
     points = []
     for rate in rates:
@@ -194,23 +197,23 @@ def rate_grid(paths: Sequence[Path], codec: CodecSpec, rates: Sequence[float],
     return tuple(range(min(s[0] for s in spans), max(s[1] for s in spans) + 1))
 
 
-def filtered_curve(paths: Sequence[Path], request: SweepRequest, rates: Sequence[float],
-                   cache_root: Path, name: str, description: str, jobs: int = -1,
-                   lazy_filters: bool = True) -> tuple[Curve, dict[str, int]]:
-    """The optimal plan with post-filters at each rate, the networks measured only where
-    each rate's plan can use them (rcodec.optimize.lazy) unless `lazy_filters` is off;
-    returns the curve and the network evaluations made for it in all."""
+def filtered_curve(paths: Sequence[Path], requests: Sequence[SweepRequest],
+                   rates: Sequence[float], cache_root: Path, name: str, description: str,
+                   jobs: int = -1, lazy_filters: bool = True,
+                   objective: str = DEFAULT_OBJECTIVE) -> tuple[Curve, dict[str, int]]:
+    """The optimal plan with post-filters (over every codec requested) at each rate, the
+    networks measured only where each rate's plan can use them (rcodec.optimize.lazy)
+    unless `lazy_filters` is off; returns the curve and the network evaluations made."""
     points, measured = [], set()
     exhaustive = 0
     for rate in rates:
         try:
-            swept = job.sweep_and_plan(paths, request, job.Budget(bpp=rate), cache_root, jobs,
-                                       lazy_filters=lazy_filters)
+            swept = job.sweep_and_plan(paths, requests, job.Budget(bpp=rate), cache_root,
+                                       jobs, lazy_filters=lazy_filters, objective=objective)
         except BudgetError:
             continue
         plan = swept.plan
-        measured |= {(r["image"], r["quantizer"], r["filter"]) for r in swept.rows
-                     if r["filter"] != "none"}
+        measured |= {lazy.key(r) for r in swept.rows if r["filter"] != "none"}
         exhaustive = max(exhaustive, swept.evaluations["exhaustive_network_evaluations"])
         chosen = [swept.rows[int(i)] for i in plan.choice]
         points.append(_point(chosen) | {"target_bpp": rate, "solver": plan.method,
@@ -219,27 +222,41 @@ def filtered_curve(paths: Sequence[Path], request: SweepRequest, rates: Sequence
         "network_evaluations": len(measured), "exhaustive_network_evaluations": exhaustive}
 
 
-def rd_curves(images: Path | Sequence[Path], codecs: Sequence[CodecSpec],
-              filters: dict[str, list[FilterSpec]], rates: Sequence[float], cache_root: Path,
-              jobs: int = -1, progress: Callable[[int], None] | None = None,
-              lazy_filters: bool = True) -> list[Curve]:
-    """Every codec's fixed, plan and (with filters) plan+filter curves."""
+def rd_curves(images: Path | Sequence[Path], requests: Sequence[SweepRequest],
+              rates: Sequence[float], cache_root: Path, jobs: int = -1,
+              progress: Callable[[int], None] | None = None, lazy_filters: bool = True,
+              objective: str = DEFAULT_OBJECTIVE) -> list[Curve]:
+    """Every codec's fixed, plan and (with filters) plan+filter curves; with several
+    codecs, the mixed plans too (each image picks its codec)."""
     paths = image_paths(images)
-    curves = []
-    for codec in codecs:
-        grid = rate_grid(paths, codec, rates, cache_root, jobs)
-        rows = run_sweep(paths, SweepRequest(codec, (NO_FILTER,), grid), cache_root, jobs,
+    curves, grids, plain_rows = [], [], []
+    for request in requests:
+        name = request.codec.name
+        grid = rate_grid(paths, request.codec, rates, cache_root, jobs)
+        grids.append(dataclasses.replace(request, quantizers=grid))
+        rows = run_sweep(paths, dataclasses.replace(request, filters=(NO_FILTER,),
+                                                    quantizers=grid), cache_root, jobs,
                          progress=progress)
-        curves.append(fixed_curve(rows, codec.name, rates))
-        curves.append(planned_curve(rows, rates, f"{codec.name}-plan",
-                                    f"{codec.name}: optimal quantizer per image"))
-        if filters.get(codec.name):
-            names = ", ".join(spec.name for spec in filters[codec.name])
-            request = SweepRequest(codec, (NO_FILTER, *filters[codec.name]), grid)
+        plain_rows += rows
+        curves.append(fixed_curve(rows, name, rates))
+        curves.append(planned_curve(rows, rates, f"{name}-plan",
+                                    f"{name}: optimal quantizer per image", objective=objective))
+        networks = [spec.name for spec in request.filters if spec.name != "none"]
+        if networks:
             curve, _ = filtered_curve(
-                paths, request, rates, cache_root, f"{codec.name}-plan+filter",
-                f"{codec.name}: optimal quantizer and post-filter per image ({names})", jobs,
-                lazy_filters)
+                paths, [grids[-1]], rates, cache_root, f"{name}-plan+filter",
+                f"{name}: optimal quantizer and post-filter per image ({', '.join(networks)})",
+                jobs, lazy_filters, objective)
+            curves.append(curve)
+    if len(requests) > 1:
+        names = ", ".join(request.codec.name for request in requests)
+        curves.append(planned_curve(plain_rows, rates, "mixed-plan",
+                                    f"optimal codec and quantizer per image ({names})",
+                                    objective=objective))
+        if any(len(request.filters) > 1 for request in requests):
+            curve, _ = filtered_curve(paths, grids, rates, cache_root, "mixed-plan+filter",
+                                      f"optimal codec, quantizer and post-filter per image "
+                                      f"({names})", jobs, lazy_filters, objective)
             curves.append(curve)
     return curves
 

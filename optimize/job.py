@@ -20,6 +20,7 @@ from rcodec.codec.images import image_paths, image_shape, read_rgb, write_png
 from rcodec.errors import BudgetError, RcodecError, in_file
 from rcodec.fileio import atomic_write_bytes, atomic_write_text
 from rcodec.optimize import lazy
+from rcodec.optimize import objective as objectives
 from rcodec.optimize.cache import SweepCache
 from rcodec.optimize.calibration import ensure_calibration, load_calibration
 from rcodec.optimize.plan import Plan, budget_bytes_for_bpp, solve
@@ -73,31 +74,29 @@ class Budget:
 
 
 def plan_rows_for(rows: list[dict], budget: Budget, solver: str = "auto",
-                  time_limit: float = 60.0) -> tuple[Plan, int]:
-    """Solve the plan of a sweep table under a budget; return it and the byte budget."""
-    candidates, _ = to_candidates(rows)
+                  time_limit: float = 60.0, objective: str = objectives.DEFAULT,
+                  ) -> tuple[Plan, int]:
+    """Solve the plan of a sweep table under a budget for an objective (rcodec.optimize.
+    objective); return it and the byte budget."""
+    candidates, _ = to_candidates(rows, objective)
     max_bytes = budget.max_bytes(total_pixels(rows))
     return solve(candidates, max_bytes, budget.decode_seconds, solver, time_limit), max_bytes
 
 
-def _names_to_rows_index(rows: list[dict]) -> list[dict]:
-    """Rows sorted by image name, the order `to_candidates` numbers images in."""
-    return sorted(rows, key=lambda r: (r["image"], r["quantizer"], r["filter"]))
-
-
-def clipped_images(rows: list[dict], plan: Plan, quantizer_range: tuple[int, int],
-                   ) -> dict[str, int]:
-    """Images whose chosen quantizer sits on their window's edge (not the codec's): the edge."""
-    low, high = quantizer_range
-    window: dict[str, list[int]] = {}
+def clipped_images(rows: list[dict], plan: Plan, ranges: dict[str, tuple[int, int]],
+                   ) -> dict[tuple[str, str], int]:
+    """(image, codec) pairs whose chosen quantizer sits on their window's edge (not the
+    codec's own): the edge."""
+    window: dict[tuple[str, str], list[int]] = {}
     for row in rows:
-        window.setdefault(row["image"], []).append(row["quantizer"])
+        window.setdefault((row["image"], row["codec"]), []).append(row["quantizer"])
     clipped = {}
     for index in plan.choice:
         row = rows[int(index)]
-        q, qs = row["quantizer"], window[row["image"]]
+        low, high = ranges[row["codec"]]
+        q, qs = row["quantizer"], window[row["image"], row["codec"]]
         if (q == min(qs) and q != low) or (q == max(qs) and q != high):
-            clipped[row["image"]] = q
+            clipped[row["image"], row["codec"]] = q
     return clipped
 
 
@@ -112,49 +111,76 @@ class SweepPlan:
     evaluations: dict[str, int]
 
 
-def sweep_and_plan(paths: Sequence[Path], request: SweepRequest, budget: Budget,
-                   cache_root: Path, jobs: int = -1, backend: str | None = None,
-                   solver: str = "auto", progress: Progress = None, time_limit: float = 60.0,
-                   lazy_filters: bool = True) -> SweepPlan:
-    """Sweep, plan, and widen any adaptive window the optimum touches until none is clipped.
+def sweep_and_plan(paths: Sequence[Path], requests: SweepRequest | Sequence[SweepRequest],
+                   budget: Budget, cache_root: Path, jobs: int = -1,
+                   backend: str | None = None, solver: str = "auto", progress: Progress = None,
+                   time_limit: float = 60.0, lazy_filters: bool = True,
+                   objective: str = objectives.DEFAULT) -> SweepPlan:
+    """Sweep every codec asked for (one request each), plan one (codec, quantizer, filter)
+    per image for the objective, and widen any adaptive window the optimum touches until
+    none is clipped.
 
     With `lazy_filters` the networks are measured only where the plan can use them
     (rcodec.optimize.lazy); otherwise at every quantizer of every window. `time_limit`:
     seconds per solve (the plan's status and gap say how far it got)."""
-    networks = tuple(spec for spec in request.filters if spec.selector != NO_FILTER.selector)
-    first = dataclasses.replace(request, filters=(NO_FILTER,)) if lazy_filters else request
-    rows = lazy.merge([], run_sweep(paths, first, cache_root, jobs, backend, progress))
-    low, high = request.codec.build().quantizer_range
-    fixed = request.quantizers is not None
+    by_codec = _by_codec(requests)
+    networks = {name: tuple(f for f in request.filters if f.selector != NO_FILTER.selector)
+                for name, request in by_codec.items()}
+    rows: list[dict] = []
+    for request in by_codec.values():
+        first = dataclasses.replace(request, filters=(NO_FILTER,)) if lazy_filters else request
+        rows = lazy.merge(rows, run_sweep(paths, first, cache_root, jobs, backend, progress))
+    ranges = {name: r.codec.build().quantizer_range for name, r in by_codec.items()}
     while True:
-        plan, max_bytes = plan_rows_for(rows, budget, solver, time_limit)
-        clipped = {} if fixed else clipped_images(rows, plan, (low, high))
-        wanted: dict[str, Wanted] = {}
-        for name, edge in clipped.items():  # the window grows by the codec alone...
-            half = request.half_width
-            wanted[name] = {q: () for q in range(max(low, edge - half),
-                                                  min(high, edge + half) + 1)}
-            if not lazy_filters:  # ...unless every window quantizer takes every network
-                wanted[name] = {q: networks for q in wanted[name]}
-        if lazy_filters and not clipped:
-            allowed = _admissible(rows, fixed, (low, high))
-            wanted = lazy.missing(rows, plan, networks, allowed)
+        plan, max_bytes = plan_rows_for(rows, budget, solver, time_limit, objective)
+        wanted = _widened(rows, plan, by_codec, ranges, networks, lazy_filters)
+        if lazy_filters and not wanted:
+            wanted = lazy.missing(rows, plan, networks, _admissible(rows, by_codec, ranges),
+                                  objectives.losses(rows, objective))
         if not wanted:
             return SweepPlan(rows, plan, max_bytes, lazy.evaluations(rows, networks))
-        again = [p for p in paths if p.name in wanted]
-        rows = lazy.merge(rows, run_sweep(again, request, cache_root, jobs, backend,
-                                          wanted=wanted))
+        for name, per_image in wanted.items():
+            again = [p for p in paths if p.name in per_image]
+            rows = lazy.merge(rows, run_sweep(again, by_codec[name], cache_root, jobs,
+                                              backend, wanted=per_image))
 
 
-def _admissible(rows: Sequence[dict], fixed: bool, quantizer_range: tuple[int, int],
-                ) -> dict[str, range | set[int]]:
-    """Quantizers a network may be measured at, per image: those given (`fixed`), or any
-    the codec has (a neighbour beyond the window widens it)."""
-    low, high = quantizer_range
-    given: dict[str, set[int]] = {}
+def _by_codec(requests: SweepRequest | Sequence[SweepRequest]) -> dict[str, SweepRequest]:
+    listed = [requests] if isinstance(requests, SweepRequest) else list(requests)
+    by_codec = {request.codec.name: request for request in listed}
+    if len(by_codec) != len(listed) or not listed:
+        raise RcodecError("give one sweep request per codec")
+    return by_codec
+
+
+def _widened(rows: list[dict], plan: Plan, by_codec: dict[str, SweepRequest],
+             ranges: dict[str, tuple[int, int]], networks: dict[str, tuple],
+             lazy_filters: bool) -> dict[str, dict[str, Wanted]]:
+    """The measurements that widen each adaptive window whose edge the plan chose: the
+    codec alone there, or every network too when the filters are swept exhaustively."""
+    wanted: dict[str, dict[str, Wanted]] = {}
+    for (image, codec), edge in clipped_images(rows, plan, ranges).items():
+        request = by_codec[codec]
+        if request.quantizers is not None:
+            continue
+        low, high = ranges[codec]
+        specs = () if lazy_filters else networks[codec]
+        wanted.setdefault(codec, {})[image] = {
+            q: specs for q in range(max(low, edge - request.half_width),
+                                    min(high, edge + request.half_width) + 1)}
+    return wanted
+
+
+def _admissible(rows: Sequence[dict], by_codec: dict[str, SweepRequest],
+                ranges: dict[str, tuple[int, int]]) -> dict[tuple[str, str], range | set[int]]:
+    """Quantizers a network may be measured at, per image and codec: those given (fixed
+    quantizers), or any the codec has (a neighbour beyond the window widens it)."""
+    given: dict[tuple[str, str], set[int]] = {}
     for row in rows:
-        given.setdefault(row["image"], set()).add(row["quantizer"])
-    return {image: qs if fixed else range(low, high + 1) for image, qs in given.items()}
+        given.setdefault((row["image"], row["codec"]), set()).add(row["quantizer"])
+    return {(image, codec): qs if by_codec[codec].quantizers is not None
+            else range(ranges[codec][0], ranges[codec][1] + 1)
+            for (image, codec), qs in given.items()}
 
 
 def with_calibration(request: SweepRequest, required: bool, paths: Sequence[Path] = (),
@@ -181,27 +207,32 @@ def versions() -> dict[str, str | None]:
 
 
 def compress(images: Path | Sequence[Path], out_dir: Path, budget: Budget,
-             request: SweepRequest, cache_root: Path, jobs: int = -1,
-             backend: str | None = None, solver: str = "auto", progress: Progress = None,
-             time_limit: float = 60.0, lazy_filters: bool = True) -> dict:
+             requests: SweepRequest | Sequence[SweepRequest], cache_root: Path,
+             jobs: int = -1, backend: str | None = None, solver: str = "auto",
+             progress: Progress = None, time_limit: float = 60.0, lazy_filters: bool = True,
+             objective: str = objectives.DEFAULT) -> dict:
     """Write OUT/<stem>.rcb for every image (a folder's, or those listed) under the plan,
-    plus OUT/manifest.json (with the network evaluations the plan took)."""
+    plus OUT/manifest.json (with the network evaluations the plan took). Several requests
+    (one per codec) let the plan pick each image's codec too."""
     paths = image_paths(images)
-    swept = sweep_and_plan(paths, request, budget, cache_root, jobs, backend, solver, progress,
-                           time_limit, lazy_filters)
+    by_codec = _by_codec(requests)
+    swept = sweep_and_plan(paths, list(by_codec.values()), budget, cache_root, jobs, backend,
+                           solver, progress, time_limit, lazy_filters, objective)
     rows, plan, max_bytes = swept.rows, swept.plan, swept.max_bytes
     chosen = plan_rows(rows, plan)
     # The manifest, written last, marks a finished folder: drop an older one first, so that a
     # compress killed while writing never leaves new files beside the manifest of another plan.
     (out_dir / "manifest.json").unlink(missing_ok=True)
-    written = write_containers(paths, chosen, request, cache_root, out_dir)
+    written = write_containers(paths, chosen, list(by_codec.values()), cache_root, out_dir)
     if written > max_bytes:
         raise BudgetError(f"wrote {written} bytes, over the budget of {max_bytes}")
-    summary = plan_summary(rows, plan, max_bytes, budget.decode_seconds)
+    summary = plan_summary(rows, plan, max_bytes, budget.decode_seconds, objective)
+    codecs = [{"name": name, "options": r.codec.build().settings()}
+              for name, r in by_codec.items()]
     manifest = {"summary": summary, "budget": dataclasses.asdict(budget),
-                "codec": {"name": request.codec.name,
-                          "options": request.codec.build().settings()},
-                "filters": [spec.name for spec in request.filters],
+                "codec": codecs[0] if len(codecs) == 1 else None, "codecs": codecs,
+                "filters": list(dict.fromkeys(spec.name for r in by_codec.values()
+                                              for spec in r.filters)),
                 "evaluations": swept.evaluations, "plan": chosen, "versions": versions()}
     atomic_write_text(out_dir / "manifest.json", json.dumps(manifest, indent=2))
     return manifest
@@ -212,18 +243,21 @@ def container_name(image_name: str) -> str:
     return f"{Path(image_name).stem}.rcb"
 
 
-def write_containers(paths: Sequence[Path], chosen: Sequence[dict], request: SweepRequest,
-                     cache_root: Path, out_dir: Path) -> int:
+def write_containers(paths: Sequence[Path], chosen: Sequence[dict],
+                     requests: SweepRequest | Sequence[SweepRequest], cache_root: Path,
+                     out_dir: Path) -> int:
     """Write each image's chosen cached bitstream, unchanged, as OUT/<stem>.rcb; remove .rcb
     files no longer planned; return the bytes written (each file checked against its row)."""
     cache = SweepCache(cache_root)
     by_name = {p.name: p for p in paths}
+    by_codec = _by_codec(requests)
     out_dir.mkdir(parents=True, exist_ok=True)
-    selectors = {spec.name: spec.selector for spec in request.filters}
     written = 0
     for row in chosen:
+        request = by_codec[row["codec"]]
+        selector = next(spec.selector for spec in request.filters if spec.name == row["filter"])
         sweeper = ImageSweeper(by_name[row["image"]], request.codec, cache)
-        data = container.pack(selectors[row["filter"]], sweeper.payload(row["quantizer"]))
+        data = container.pack(selector, sweeper.payload(row["quantizer"]))
         if len(data) != row["bytes"]:
             raise RcodecError(f"{row['image']}: cached bitstream changed size; clear the cache")
         atomic_write_bytes(out_dir / container_name(row["image"]), data)

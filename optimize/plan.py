@@ -106,6 +106,9 @@ class Plan:
     gap: float
     solve_seconds: float
     ilp_columns: int = 0  # binaries the ILP solver saw after the exact reductions
+    #: The Lagrangian multipliers (loss per byte, loss per second) behind the bound: the
+    #: price of the budgets, which tells the lazy sweep which candidates could still pay.
+    multipliers: tuple[float, float] = (0.0, 0.0)
 
 
 def budget_bytes_for_bpp(bpp: float | str | Decimal | Fraction, total_pixels: int) -> int:
@@ -154,16 +157,17 @@ def solve(
     columns = 0
     if method == "lagrangian":
         # No explicit dominance pruning here: the hull never picks a dominated point anyway.
-        outcome = solve_lagrangian(grid, max_bytes, max_seconds, gap)
+        outcome: Outcome | None = solve_lagrangian(grid, max_bytes, max_seconds, gap)
         rows = grid.row[np.arange(grid.num_images), outcome.choice]
         bound, status = outcome.bound, ""
     else:
         grid = grid.keep(~_dominated(grid, max_seconds is not None))
         deadline = started + time_limit
-        rows, status, bound, columns = _solve_ilp(
+        rows, status, bound, columns, outcome = _solve_ilp(
             grid, max_bytes, max_seconds, method, deadline, gap
         )
-    return _make_plan(candidates, rows, bound, method, status, gap, started, columns)
+    prices = (0.0, 0.0) if outcome is None else (float(outcome.lam), float(outcome.mu))
+    return _make_plan(candidates, rows, bound, method, status, gap, started, columns, prices)
 
 
 def _check_arguments(
@@ -236,9 +240,10 @@ def _dominated(grid: Grid, use_seconds: bool) -> np.ndarray:
 
 def _solve_ilp(
     grid: Grid, max_bytes: int, max_seconds: float | None, method: str, deadline: float, gap: float
-) -> tuple[np.ndarray, str, float, int]:
+) -> tuple[np.ndarray, str, float, int, Outcome | None]:
     """Exact plan via the ILP on what survives reduced-cost fixing; returns the table row per
-    image, status, proved bound and the number of binaries the solver saw."""
+    image, status, proved bound, the number of binaries the solver saw, and the Lagrangian
+    outcome it started from."""
     try:
         # gap 0: run the multiplier search to the end, the tighter start fixes more variables
         heuristic: Outcome | None = solve_lagrangian(grid, max_bytes, max_seconds, 0.0)
@@ -260,7 +265,7 @@ def _solve_ilp(
     free = packed.valid.sum(axis=1) > 1
     choice = np.zeros(m, dtype=np.int64)  # images left with one candidate take it
     if not free.any():
-        return packed.row[rows, choice], "optimal", _plan_sse(packed, choice), 0
+        return packed.row[rows, choice], "optimal", _plan_sse(packed, choice), 0, heuristic
     fixed_b, fixed_s, fixed_t = packed.at(choice)
     sub = Grid(*(a[free] for a in (packed.row, packed.bytes, packed.sse, packed.seconds)))
     room_b = max_bytes - float(fixed_b[~free].sum())
@@ -287,14 +292,15 @@ def _solve_ilp(
         over_t = 0.0 if max_seconds is None else float(packed.at(choice)[2].sum()) - max_seconds
         if over_b <= 0 and over_t <= 0:
             bound = max(bound, float(fixed_s[~free].sum()) + result.bound)
-            return packed.row[rows, choice], result.status, bound, int(sub.valid.sum())
+            return (packed.row[rows, choice], result.status, bound, int(sub.valid.sum()),
+                    heuristic)
         room_b -= max(over_b, 0.0)
         if room_t is not None and over_t > 0:
             room_t -= over_t + 1e-12 * max_seconds
         status = "feasible"  # if this was the last try, the heuristic plan stands
     if heuristic is None:
         raise RcodecError(f"the {method} solver found no plan within the time limit")
-    return grid.row[rows, heuristic.choice], status, bound, int(sub.valid.sum())
+    return grid.row[rows, heuristic.choice], status, bound, int(sub.valid.sum()), heuristic
 
 
 def _survivors(grid: Grid, heuristic: Outcome) -> np.ndarray:
@@ -323,6 +329,7 @@ def _make_plan(
     gap: float,
     started: float,
     columns: int,
+    multipliers: tuple[float, float] = (0.0, 0.0),
 ) -> Plan:
     sse = candidates.sse[rows].sum()
     total_sse = int(sse) if candidates.sse.dtype.kind in "iu" else float(sse)
@@ -341,4 +348,5 @@ def _make_plan(
         gap=float(achieved),
         solve_seconds=time.perf_counter() - started,
         ilp_columns=columns,
+        multipliers=multipliers,
     )

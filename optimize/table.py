@@ -29,6 +29,8 @@ from rcodec.codec.images import read_bytes
 from rcodec.errors import RcodecError
 from rcodec.fileio import atomic_write_text
 from rcodec.metrics import psnr_from_sse
+from rcodec.optimize.objective import DEFAULT as DEFAULT_OBJECTIVE
+from rcodec.optimize.objective import losses, proved_gap, score
 from rcodec.optimize.plan import Candidates, Plan
 from rcodec.optimize.sweep import COLUMNS
 
@@ -76,14 +78,16 @@ def read_sweep(path: str | os.PathLike[str]) -> list[dict]:
     return rows
 
 
-def to_candidates(rows: Sequence[dict]) -> tuple[Candidates, list[str]]:
-    """The planner's arrays from sweep rows, and the image names in index order."""
+def to_candidates(rows: Sequence[dict], objective: str = DEFAULT_OBJECTIVE,
+                  ) -> tuple[Candidates, list[str]]:
+    """The planner's arrays from sweep rows (the cost column is the objective's per-row
+    loss, rcodec.optimize.objective), and the image names in index order."""
     names = sorted({row["image"] for row in rows})
     index = {name: i for i, name in enumerate(names)}
     candidates = Candidates(
         image=np.array([index[row["image"]] for row in rows], np.int64),
         bytes=np.array([row["bytes"] for row in rows], np.int64),
-        sse=np.array([row["sse"] for row in rows], np.int64),
+        sse=losses(rows, objective),
         decode_seconds=np.array([row["decode_seconds"] for row in rows], np.float64))
     return candidates, names
 
@@ -102,22 +106,33 @@ def plan_rows(rows: Sequence[dict], plan: Plan) -> list[dict]:
 
 
 def plan_summary(rows: Sequence[dict], plan: Plan, max_bytes: int,
-                 max_seconds: float | None) -> dict:
-    """Totals, budgets and the solver's proof of a plan, as JSON-ready values."""
+                 max_seconds: float | None, objective: str = DEFAULT_OBJECTIVE) -> dict:
+    """Totals, budgets and the solver's proof of a plan, as JSON-ready values: `gap` is
+    the solver's relative gap on the objective's loss, `gap_in_unit` what it proves in the
+    objective's own unit (dB, or MS-SSIM), and `codecs` how many images each codec got."""
+    chosen_rows = [rows[int(i)] for i in plan.choice]
     chosen = plan_rows(rows, plan)
-    pixels = sum(r["pixels"] for r in (rows[int(i)] for i in plan.choice))
+    pixels = sum(r["pixels"] for r in chosen_rows)
+    total_sse = sum(int(r["sse"]) for r in chosen_rows)
     mean = float(np.mean([r["psnr"] for r in chosen if r["psnr"] is not None]))
+    codecs = {name: sum(r["codec"] == name for r in chosen_rows)
+              for name in sorted({r["codec"] for r in chosen_rows})}
     return {
         "images": len(chosen), "pixels": pixels,
         "total_bytes": int(plan.total_bytes), "bpp": 8 * plan.total_bytes / pixels,
         "budget_bytes": max_bytes, "budget_bpp": 8 * max_bytes / pixels,
-        "total_sse": int(plan.total_sse),
-        "pooled_psnr": psnr_from_sse(int(plan.total_sse), 3 * pixels),
+        "total_sse": total_sse,
+        "pooled_psnr": psnr_from_sse(total_sse, 3 * pixels),
         "mean_psnr": mean,
         "mean_ms_ssim": float(np.mean([r["ms_ssim"] for r in chosen])),
         "decode_seconds": float(plan.total_seconds), "budget_decode_seconds": max_seconds,
+        "objective": objective, "objective_value": score(chosen_rows, objective),
+        "codecs": codecs,
         "solver": plan.method, "status": plan.status, "gap": float(plan.gap),
-        "lower_bound_sse": float(plan.lower_bound), "solve_seconds": float(plan.solve_seconds),
+        "gap_in_unit": proved_gap(chosen_rows, objective, float(plan.total_sse),
+                                  float(plan.lower_bound)),
+        "lower_bound_sse": float(plan.lower_bound) if objective == DEFAULT_OBJECTIVE else None,
+        "solve_seconds": float(plan.solve_seconds),
     }
 
 

@@ -68,3 +68,18 @@ def sample_crops(folder: Path, box: tuple[int, int, int, int], count: int | None
     for path in sample_paths()[:count]:
         Image.open(path).convert("RGB").crop(box).save(folder / f"{path.stem}.png")
     return folder
+
+
+def save_entry(tmp_path: Path, monkeypatch, model, arch: str, **fields):
+    """A registry entry for `model`, its weights saved in tmp_path and served from there."""
+    from rcodec.postfilter import inference
+    from rcodec.postfilter import weights as weights_mod
+    from rcodec.postfilter.models import parameter_count
+    from rcodec.postfilter.registry import ModelEntry
+    from rcodec.postfilter.weights import save_weights
+
+    digest = save_weights(model, tmp_path / f"{arch}.safetensors")
+    monkeypatch.setattr(weights_mod, "weights_dir", lambda: tmp_path)
+    inference._MODELS.clear()
+    return ModelEntry(f"jpeg-{arch}", 201, arch, {}, "jpeg", (5, 15), f"{arch}.safetensors",
+                      digest, parameter_count(model), **fields)

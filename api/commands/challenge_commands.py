@@ -8,7 +8,13 @@ import sys
 from pathlib import Path
 
 from rcodec import api
-from rcodec.commands.common import add_codec_options, codec_options, print_json, progress_bar
+from rcodec.commands.common import (
+    add_codec_options,
+    add_objective_option,
+    codec_options,
+    print_json,
+    progress_bar,
+)
 from rcodec.commands.job_commands import (
     add_budget_options,
     add_sweep_options,
@@ -145,17 +151,17 @@ def add_rd_arguments(parser: argparse.ArgumentParser) -> None:
                         help="budgets: START:STOP:COUNT or a comma-separated list")
     parser.add_argument("--baseline", help="curve the BD numbers are against "
                                            "(default: the first codec's fixed curve)")
+    add_objective_option(parser)
     parser.add_argument("--jobs", type=jobs_argument, default=-1)
     parser.add_argument("--cache", type=Path, default=None)
 
 
 def run_rd(args: argparse.Namespace) -> int:
-    options = {}
-    for name in args.codec:
-        options |= codec_options(args, name)
+    options = codec_options(args, args.codec)
     with progress_bar("sweep") as update:
         result = api.rd(args.images, args.output, codecs=args.codec, filters=args.filters,
                         bpp=args.bpp, baseline=args.baseline, codec_options=options,
+                        objective=args.objective,
                         cache=args.cache, jobs=args.jobs, progress=update)
     table = result.bd
     print(f"{'curve':<22} {'points':>6} {'BD-rate':>9} {'BD-PSNR':>8}   vs {table['baseline']}")

@@ -23,8 +23,9 @@ def add_codec_options(parser: argparse.ArgumentParser, sweep_only: bool = True,
     default = codec_registry.DEFAULT_CODEC
     if several:
         parser.add_argument("--codec", type=codec_list, default=[default],
-                            help=f"comma-separated codecs: {', '.join(codec_registry.names())} "
-                                 f"(default {default})")
+                            help=f"codecs, comma-separated, or all: "
+                                 f"{', '.join(codec_registry.names())} (default {default}); "
+                                 "with several, the plan picks each image's codec")
     else:
         parser.add_argument("--codec", choices=codec_registry.names(), default=default,
                             help=f"codec (default {default})")
@@ -44,8 +45,10 @@ def add_codec_options(parser: argparse.ArgumentParser, sweep_only: bool = True,
 
 
 def codec_list(text: str) -> list[str]:
-    """--codec's comma list: registered names, each once, in order."""
+    """--codec's comma list: registered names, each once, in order ("all": every one)."""
     names = list(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    if names == ["all"]:
+        return list(codec_registry.names())
     unknown = [n for n in names if n not in codec_registry.names()]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
@@ -60,18 +63,29 @@ def _metavar(choices: list | None) -> str | None:
     return None
 
 
-def codec_options(args: argparse.Namespace, codec: str) -> dict:
-    """The encoder options given on the command line that `codec` has."""
+def codec_options(args: argparse.Namespace, codecs: str | list[str]) -> dict:
+    """The encoder options given on the command line that the codec (or any of the codecs)
+    has."""
     out = {}
-    for option in codec_registry.codec_class(codec).options:
-        value = getattr(args, _dest(option.flag), None)
-        if value is not None:
-            out[option.name] = value
+    for codec in [codecs] if isinstance(codecs, str) else codecs:
+        for option in codec_registry.codec_class(codec).options:
+            value = getattr(args, _dest(option.flag), None)
+            if value is not None:
+                out[option.name] = value
     return out
 
 
 def _dest(flag: str) -> str:
     return flag.lstrip("-").replace("-", "_")
+
+
+def add_objective_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--objective", choices=("pooled-psnr", "mean-psnr", "ms-ssim"),
+                        default="pooled-psnr",
+                        help="what the plan maximises: pooled-psnr (squared error over all "
+                             "samples, the CLIC rule; default), mean-psnr (mean of per-image "
+                             "PSNR, as papers report), ms-ssim (mean MS-SSIM); it also picks "
+                             "BPG's tune unless --tune is given")
 
 
 def add_filter_resource_options(parser: argparse.ArgumentParser) -> None:

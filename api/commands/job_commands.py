@@ -12,6 +12,7 @@ from rcodec import api
 from rcodec.commands.common import (
     add_codec_options,
     add_filter_resource_options,
+    add_objective_option,
     codec_options,
     note,
     progress_bar,
@@ -29,7 +30,7 @@ SOLVERS = ("auto", "highs", "cbc", "lagrangian")
 
 
 def add_sweep_options(parser: argparse.ArgumentParser, with_target: bool = True) -> None:
-    add_codec_options(parser)
+    add_codec_options(parser, several=True)
     parser.add_argument("--qps", type=quantizers_argument,
                         help="candidate quantizers, e.g. 38:42 or 30:50:2 (default: an "
                              "adaptive window around the target rate per image)")
@@ -57,6 +58,7 @@ def add_budget_options(parser: argparse.ArgumentParser) -> None:
     budget.add_argument("--bytes", type=whole_number, help="total budget in bytes")
     parser.add_argument("--decode-time", type=duration_argument,
                         help="total decode-time budget: seconds, or with a unit (90min, 45h)")
+    add_objective_option(parser)
     parser.add_argument("--solver", choices=SOLVERS, default="auto",
                         help="auto (ILP, Lagrangian above a size), highs, cbc, lagrangian")
     parser.add_argument("--time-limit", type=duration_argument, default=60.0,
@@ -81,7 +83,7 @@ def job_options(args: argparse.Namespace) -> dict:
 
 def budget_options(args: argparse.Namespace) -> dict:
     return {"bpp": args.bpp, "bytes": args.bytes, "decode_time": args.decode_time,
-            "solver": args.solver, "time_limit": args.time_limit}
+            "objective": args.objective, "solver": args.solver, "time_limit": args.time_limit}
 
 
 @contextlib.contextmanager

@@ -156,7 +156,7 @@ def test_calibrating_luma_and_dct_networks(tmp_path: Path, monkeypatch: pytest.M
     """Luma networks are timed on one plane, strided ones on aligned windows, and the work
     around the network is timed too; the prediction then covers the images it was told."""
     import torch
-    from test_jpeg_postfilter import save_entry
+    from helpers import save_entry
 
     from rcodec.codec.jpeg import JpegCodec
     from rcodec.postfilter.models import build

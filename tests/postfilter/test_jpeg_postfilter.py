@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import save_entry
 
 from rcodec.postfilter import inference
 from rcodec.postfilter.inference import restore_array
@@ -248,18 +249,6 @@ def test_filter_luma_gray_and_colour() -> None:
     assert unclipped.mean() > 0.2
     assert np.abs(after - ycbcr)[unclipped].max() <= 1.0  # only rounding to uint8 RGB
     assert not np.array_equal(out, rgb)
-
-
-def save_entry(tmp_path, monkeypatch, model: torch.nn.Module, arch: str, **fields):
-    from rcodec.postfilter import weights as weights_mod
-    from rcodec.postfilter.registry import ModelEntry
-    from rcodec.postfilter.weights import save_weights
-
-    digest = save_weights(model, tmp_path / f"{arch}.safetensors")
-    monkeypatch.setattr(weights_mod, "weights_dir", lambda: tmp_path)
-    inference._MODELS.clear()
-    return ModelEntry(f"jpeg-{arch}", 201, arch, {}, "jpeg", (5, 15), f"{arch}.safetensors",
-                      digest, parameter_count(model), **fields)
 
 
 def test_apply_filter_luma_network(tmp_path, monkeypatch) -> None:
