@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from PIL import AvifImagePlugin
-
 from rcodec.codec.base import CodecOption
 from rcodec.codec.limits import pixel_cap
 from rcodec.codec.pillow_codec import PillowCodec, u32
@@ -40,7 +38,7 @@ class AvifCodec(PillowCodec):
     magic = b"ftypavif"
     suffixes = (".avif",)
     pillow_format = "AVIF"
-    image_file = AvifImagePlugin.AvifImageFile
+    plugin = "PIL.AvifImagePlugin:AvifImageFile"
     options = (
         CodecOption("subsampling", "--avif-subsampling", "AVIF chroma subsampling: 4:2:0 "
                     "(default) or 4:4:4", str, ("4:2:0", "4:4:4")),

@@ -12,8 +12,8 @@ import dataclasses
 import functools
 import re
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
-import av
 import numpy as np
 
 from rcodec.codec.bitstream import (
@@ -26,6 +26,23 @@ from rcodec.codec.bitstream import (
     write_ue7,
 )
 from rcodec.errors import EncodeError, FormatError
+
+if TYPE_CHECKING:
+    import av
+
+
+@functools.cache
+def _av():
+    """PyAV, imported on first use: a training run fed with pairs decoded elsewhere (a GPU
+    machine without PyAV) still imports the codec layer."""
+    import av
+
+    return av
+
+
+def libavcodec_version() -> str:
+    """FFmpeg's libavcodec version, which the decoded pixels depend on."""
+    return ".".join(map(str, _av().library_versions["libavcodec"]))
 
 NAL_VPS, NAL_SPS, NAL_PPS = 32, 33, 34
 
@@ -340,6 +357,7 @@ def x265_encode(planes: list[np.ndarray], chroma_format_idc: int, bit_depth: int
     Threads come from x265's pool size, never `pools=none`: that also turns wavefront off and
     changes the stream, so every thread count must give the same bytes.
     """
+    av = _av()
     height, width = planes[0].shape
     if min(height, width) < MIN_PICTURE_SIZE:
         raise EncodeError(f"BPG through FFmpeg's x265 needs at least {MIN_PICTURE_SIZE}x"
@@ -395,6 +413,7 @@ def hevc_decode(stream: bytes, parse: bool = False, index: int = 0) -> av.VideoF
     drops the earlier ones as they come, so memory holds one picture and the time is that of
     `index + 1` pictures, however many the stream holds.
     """
+    av = _av()
     context = av.CodecContext.create("hevc", "r")
     # One thread: FFmpeg's wavefront threads race on damaged rows (the same damaged file
     # decoded to different pictures from call to call). The entry-point check that the
@@ -435,6 +454,7 @@ def frame_planes(frame: av.VideoFrame, bit_depth: int) -> list[np.ndarray]:
 @functools.lru_cache(maxsize=1)
 def x265_version() -> str | None:
     """x265's version string, read from the info SEI it writes when asked."""
+    av = _av()
     context = av.CodecContext.create("libx265", "w")
     context.width = context.height = 16
     context.pix_fmt = "gray"

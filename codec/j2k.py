@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from PIL import Jpeg2KImagePlugin
-
 from rcodec.codec.limits import pixel_cap
 from rcodec.codec.pillow_codec import PillowCodec, u32
 from rcodec.errors import FormatError
@@ -41,7 +39,7 @@ class J2kCodec(PillowCodec):
     magic = _CODESTREAM
     suffixes = (".j2k", ".j2c", ".jp2")
     pillow_format = "JPEG2000"
-    image_file = Jpeg2KImagePlugin.Jpeg2KImageFile
+    plugin = "PIL.Jpeg2KImagePlugin:Jpeg2KImageFile"
     options = ()
 
     @classmethod

@@ -15,11 +15,18 @@ import os
 import tempfile
 from dataclasses import dataclass
 
-import jpeglib
 import numpy as np
 
 from rcodec.codec import jpeg
 from rcodec.errors import FormatError
+
+
+def _jpeglib():
+    """jpeglib, imported on first use: only the DCT-domain networks read coefficients, and
+    its 23 MB of libjpeg builds need not load (or travel) for anything else."""
+    import jpeglib
+
+    return jpeglib
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,7 @@ def read_coefficients(data: bytes) -> JpegCoefficients:
                 file.write(data)
             # jpeglib print()s the temp file names on failure; keep them out of our stdout.
             with contextlib.redirect_stdout(io.StringIO()):
-                stored = jpeglib.read_dct(path)
+                stored = _jpeglib().read_dct(path)
                 stored.load()
     except Exception as error:
         # jpeglib raises OSError (messages name its temp files, so are not passed on).

@@ -10,6 +10,7 @@ turns any failure of a damaged file into a FormatError.
 
 from __future__ import annotations
 
+import importlib
 import io
 import sys
 from abc import abstractmethod
@@ -26,7 +27,9 @@ class PillowCodec(Codec):
     """A codec whose encoder and decoder are a Pillow plugin's."""
 
     pillow_format: ClassVar[str]
-    image_file: ClassVar[type[ImageFile.ImageFile]]
+    #: The plugin's image class, "module:class", imported on use: a Pillow built without
+    #: one format (AVIF came in 11.2) still imports rcodec and every other codec.
+    plugin: ClassVar[str]
     #: Largest side the format stores.
     max_side: ClassVar[int] = 65535
 
@@ -38,6 +41,15 @@ class PillowCodec(Codec):
     @abstractmethod
     def picture_size(cls, data: bytes) -> tuple[int, int]:
         """(width, height) from the header; FormatError when there is none."""
+
+    @classmethod
+    def image_file(cls) -> type[ImageFile.ImageFile]:
+        module, name = cls.plugin.split(":")
+        try:
+            return getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            raise FormatError(f"this Pillow cannot read {cls.format_name} ({cls.plugin} is "
+                              "missing)") from None
 
     @classmethod
     def max_pixels(cls) -> int:
@@ -69,7 +81,7 @@ class PillowCodec(Codec):
         """HxWx3 uint8 RGB, or HxW for a gray picture; alpha is dropped."""
         width, height = self.checked_size(bytes(data))
         try:
-            picture = self.image_file(io.BytesIO(bytes(data)))
+            picture = self.image_file()(io.BytesIO(bytes(data)))
             if picture.size != (width, height):
                 raise FormatError(f"{self.format_name}: the header and the picture disagree "
                                   f"on its size")

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from PIL import WebPImagePlugin
-
 from rcodec.codec.limits import pixel_cap
 from rcodec.codec.pillow_codec import PillowCodec
 from rcodec.errors import FormatError
@@ -35,7 +33,7 @@ class WebpCodec(PillowCodec):
     magic = b"RIFF"
     suffixes = (".webp",)
     pillow_format = "WEBP"
-    image_file = WebPImagePlugin.WebPImageFile
+    plugin = "PIL.WebPImagePlugin:WebPImageFile"
     max_side = 16383
     options = ()
 

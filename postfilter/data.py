@@ -19,12 +19,12 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import av
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from rcodec.codec import registry as codec_registry
+from rcodec.codec.hevc import libavcodec_version
 from rcodec.codec.images import list_images, read_rgb, write_png
 from rcodec.codec.jpeg import JpegCodec
 from rcodec.errors import RcodecError
@@ -80,8 +80,7 @@ def centre_origin(shape: tuple[int, ...], size: int, align: int = 1) -> tuple[in
 def _codec_version(codec: str) -> str:
     """What makes the codec's output what it is: versions and every encoder setting."""
     settings = json.dumps(codec_registry.make_codec(codec).settings(), sort_keys=True)
-    return (f"rcodec {__version__}, libavcodec {av.library_versions.get('libavcodec')}, "
-            f"{codec} {settings}")
+    return f"rcodec {__version__}, libavcodec {libavcodec_version()}, {codec} {settings}"
 
 
 def encode_decode(image: np.ndarray, codec: str, quantizer: int) -> np.ndarray:
@@ -129,7 +128,8 @@ class PairDataset(Dataset):
     def __init__(self, image_dir: str | os.PathLike[str], codec: str = "bpg",
                  quantizer: int = 40, crop: int = 96, crops_per_image: int = 1,
                  cache_dir: str | os.PathLike[str] | None = None, downscale: int = 1,
-                 seed: int | None = None, augment: bool = True, channels: str = "rgb") -> None:
+                 seed: int | None = None, augment: bool = True, channels: str = "rgb",
+                 decoded_dir: str | os.PathLike[str] | None = None) -> None:
         if crop < 1 or crops_per_image < 1 or downscale < 1:
             raise RcodecError("crop, crops_per_image and downscale must be positive")
         if channels not in ("rgb", "y", "dct"):
@@ -137,12 +137,19 @@ class PairDataset(Dataset):
         if channels != "rgb" and codec != "jpeg":
             raise RcodecError(f"{channels!r} networks train on JPEG pairs (codec jpeg), "
                               f"not {codec!r}")
+        if decoded_dir is not None and (channels != "rgb" or downscale != 1):
+            raise RcodecError("pairs decoded elsewhere (decoded_dir) are RGB decodes of the "
+                              "images as they are (channels rgb, downscale 1)")
         if channels == "dct" and crop % 8:
             raise RcodecError(f"DCT-domain crops must be whole 8x8 blocks, got crop {crop}")
         self.codec, self.quantizer, self.downscale = codec, quantizer, downscale
         self.channels = channels
         self.crop, self.crops_per_image, self.augment = crop, crops_per_image, augment
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        #: Where decodes made on another machine lie (<stem>.png or .webp, lossless), instead
+        #: of running the codec here; "{q}" in it stands for the quantizer.
+        self.decoded_dir = None if decoded_dir is None else Path(
+            str(decoded_dir).replace("{q}", str(quantizer)))
         self.rng = np.random.default_rng(seed)
         self.encoded = 0
         self.paths: list[Path] = []
@@ -179,13 +186,27 @@ class PairDataset(Dataset):
         if min(original.shape[:2]) < self.crop:
             return None
         if self.channels == "rgb":
-            decoded = self._decoded(content, original)
+            decoded = (self._decoded(content, original) if self.decoded_dir is None
+                       else self._decoded_elsewhere(path, original))
             return decoded, original, decoded
         luma = rgb_to_matlab_y(original)[..., None]
         if self.channels == "y":
             decoded = self._decoded(content, luma)
             return decoded, luma, decoded
         return self._dct_pair(content, luma)
+
+    def _decoded_elsewhere(self, path: Path, original: np.ndarray) -> np.ndarray:
+        """The decode of `path` made on another machine (scripts/prepare-gpu-data.py)."""
+        assert self.decoded_dir is not None
+        for suffix in (".png", ".webp"):
+            candidate = self.decoded_dir / f"{path.stem}{suffix}"
+            if candidate.is_file():
+                decoded = read_rgb(candidate)
+                if decoded.shape != original.shape:
+                    raise RcodecError(f"{candidate}: {decoded.shape[1]}x{decoded.shape[0]}, "
+                                      f"but {path} is {original.shape[1]}x{original.shape[0]}")
+                return decoded
+        raise RcodecError(f"{self.decoded_dir}: no decode of {path.name} (<stem>.png or .webp)")
 
     def _decoded(self, content: str, original: np.ndarray) -> np.ndarray:
         """`original` (HxWx3, or HxWx1 luma) through the codec, cached as a PNG."""

@@ -101,6 +101,10 @@ class TrainConfig:
     #: `quantizer`, which is then the lowest of them).
     quantizers: list[int] | None = None
     cache_dir: str | None = None
+    #: Decodes made on another machine, instead of running the codec here ("{q}": the
+    #: quantizer); see PairDataset.
+    decoded_dir: str | None = None
+    val_decoded_dir: str | None = None
     threads: int | None = None
     progress: bool = True
     #: Stop (validate, checkpoint, report) after this many seconds of wall time; resumable.
@@ -372,10 +376,11 @@ def train(config: TrainConfig) -> Path:
     quantizers = config.training_quantizers()
     train_set = pair_source(config.data_dir, config.codec, quantizers, crop=config.crop,
                             cache_dir=cache, downscale=config.downscale, seed=config.seed,
-                            channels=channels)
+                            channels=channels, decoded_dir=config.decoded_dir)
     val_set = pair_source(config.val_dir, config.codec, quantizers,
                           crop=8 if channels == "dct" else 1, cache_dir=cache,
-                          downscale=config.downscale, augment=False, channels=channels)
+                          downscale=config.downscale, augment=False, channels=channels,
+                          decoded_dir=config.val_decoded_dir)
     val_pairs = val_set.validation_items(config.val_crop)
     val_quantizers = val_set.validation_quantizers()
 

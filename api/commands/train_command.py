@@ -53,6 +53,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-limit", type=duration_argument,
                         help="stop after this much wall time (validating, checkpointing and "
                              "reporting first); re-run to go on")
+    parser.add_argument("--decoded", help="decodes of the training images made elsewhere "
+                                          "(<stem>.png/.webp; {q}: the quantizer) instead of "
+                                          "running the codec here")
+    parser.add_argument("--val-decoded", help="the same for the validation images")
     parser.add_argument("--edge-loss", action="store_true",
                         help="add the MSE of horizontal and vertical Sobel derivatives to the "
                              "loss (the L4/L8 papers' edge-emphasised objective)")
@@ -88,6 +92,7 @@ def run_train(args: argparse.Namespace) -> int:
         val_every=args.val_every, patience=args.patience, seed=args.seed, device=args.device,
         downscale=args.downscale, checkpoint_every=args.checkpoint_every, threads=args.threads,
         precision=args.precision, edge_loss=args.edge_loss, time_limit=args.time_limit,
-        arch_config=args.arch_config)
+        arch_config=args.arch_config, decoded_dir=args.decoded,
+        val_decoded_dir=args.val_decoded)
     print(f"best weights: {best}")
     return 0
