@@ -47,18 +47,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             set_pixel_cap(parse_pixels(args.max_pixels))
         return int(args.handler(args) or 0)
     except RcodecError as error:
-        print(f"rcodec {args.command}: error: {error}", file=sys.stderr)
-        return 1
+        return failed(args.command, str(error))
     except KeyboardInterrupt:
-        print(f"rcodec {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return failed(args.command, None, 130)
     except (FileNotFoundError, IsADirectoryError, PermissionError) as error:
-        print(f"rcodec {args.command}: error: {error.filename}: {error.strerror}",
-              file=sys.stderr)
-        return 1
+        return failed(args.command, f"{error.filename}: {error.strerror}")
     except MemoryError:
-        print(f"rcodec {args.command}: error: out of memory", file=sys.stderr)
-        return 1
+        return failed(args.command, "out of memory")
+
+
+def failed(command: str, message: str | None, status: int = 1) -> int:
+    """Stop the parallel workers a failed job leaves (their resource tracker would print
+    leak warnings after the error at exit), then say what went wrong, in one line."""
+    if "joblib" in sys.modules:  # only a job that ran workers has any to stop
+        from joblib.externals.loky import get_reusable_executor
+
+        get_reusable_executor().shutdown(wait=True, kill_workers=True)
+    text = "interrupted" if message is None else f"error: {message}"
+    print(f"rcodec {command}: {text}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,6 +6,7 @@ plain codec and of each network, all on the same bitstreams (the sweep's cached 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,15 @@ from rcodec.postfilter import registry
 
 
 def table_filters(codec: str, names: str) -> list[FilterSpec]:
-    """'all' networks registered for the codec, or the comma-separated ones named."""
+    """'all' networks registered for the codec, or the comma-separated ones named; each
+    measured at every quantizer of the table, inside its registered range or not (the
+    table is how a range is validated)."""
     if names == "all":
-        return [spec_of(e) for e in registry.load_registry() if e.codec == codec]
-    return [spec_of(network_for(n.strip(), codec)) for n in names.split(",")
-            if n.strip() not in ("", "none")]
+        entries = [e for e in registry.load_registry() if e.codec == codec]
+    else:
+        entries = [network_for(n.strip(), codec) for n in names.split(",")
+                   if n.strip() not in ("", "none")]
+    return [dataclasses.replace(spec_of(e), quantizer_range=None) for e in entries]
 
 
 def qp_table(images: Path | Sequence[Path], qps: str | Sequence[int], filters: str,

@@ -1,8 +1,10 @@
-"""AVIF (AV1 intra) through Pillow's libavif: quality 0..100, encoder speed 6, one thread.
+"""AVIF (AV1 intra) through Pillow's libavif and libaom: quality 0..100, speed 6, one thread.
 
 Speed 6 codes a 768x512 photo in about 0.6 s here; the encoder runs one thread because
 libavif's multi-threaded AV1 encoder writes different bytes for different thread counts,
-and a quality must mean one bitstream. Decoding (dav1d or libaom) is exact by the AV1 spec.
+and a quality must mean one bitstream. libaom's own default tuning is for SSIM; tune psnr
+(the default here, as for BPG) saved 9.7% BD-rate in RGB PSNR on four bsds500 photos.
+Decoding (dav1d or libaom) is exact by the AV1 spec.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 from rcodec.codec.base import CodecOption
 from rcodec.codec.limits import pixel_cap
 from rcodec.codec.pillow_codec import PillowCodec, u32
-from rcodec.errors import FormatError
+from rcodec.errors import EncodeError, FormatError
 
 #: Largest width * height `decode` accepts, read from the header before decoding.
 MAX_IMAGE_PIXELS: int = pixel_cap(2**28)  # see rcodec.codec.limits
@@ -40,24 +42,31 @@ class AvifCodec(PillowCodec):
     pillow_format = "AVIF"
     plugin = "PIL.AvifImagePlugin:AvifImageFile"
     options = (
+        CodecOption("tune", "--tune", "AVIF: libaom's tuning, psnr (default) or ssim", str,
+                    ("psnr", "ssim"), sweep=True),
         CodecOption("subsampling", "--avif-subsampling", "AVIF chroma subsampling: 4:2:0 "
                     "(default) or 4:4:4", str, ("4:2:0", "4:4:4")),
     )
 
-    def __init__(self, subsampling: str = "4:2:0", threads: int = 1) -> None:
+    def __init__(self, tune: str = "psnr", subsampling: str = "4:2:0",
+                 threads: int = 1) -> None:
         del threads  # the encoder runs one thread: see the module docstring
-        self.subsampling = subsampling
+        if tune not in ("psnr", "ssim") or subsampling not in ("4:2:0", "4:4:4"):
+            raise EncodeError(f"AVIF tune must be psnr or ssim and subsampling 4:2:0 or "
+                              f"4:4:4, got {tune!r}, {subsampling!r}")
+        self.tune, self.subsampling = tune, subsampling
 
     @classmethod
     def accepts(cls, prefix: bytes) -> bool:
         return prefix[4:8] == b"ftyp" and prefix[8:12] in _BRANDS
 
     def save_options(self, quantizer: int, gray: bool) -> dict[str, Any]:
-        return {"quality": quantizer, "speed": SPEED, "max_threads": 1,
+        return {"quality": quantizer, "speed": SPEED, "max_threads": 1, "codec": "aom",
+                "advanced": [("tune", self.tune)],
                 "subsampling": "4:0:0" if gray else self.subsampling}
 
     def settings(self) -> dict[str, Any]:
-        return {"speed": SPEED, "subsampling": self.subsampling}
+        return {"speed": SPEED, "tune": self.tune, "subsampling": self.subsampling}
 
     @classmethod
     def picture_size(cls, data: bytes) -> tuple[int, int]:

@@ -4,11 +4,13 @@ or a one-line error naming the file; infeasible budgets and solver time limits r
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import BPG_VECTORS
+from helpers import BPG_VECTORS, sample_crops
 from PIL import Image
 
 import rcodec.codec.bpg as bpg
@@ -277,3 +279,17 @@ def test_one_candidate_per_image_and_the_lagrangian_path() -> None:
     assert exact.status == "optimal" and exact.gap == 0
     relaxed = solve(table, int(table.bytes.sum()), method="lagrangian")
     assert relaxed.status == "optimal" and np.array_equal(relaxed.choice, exact.choice)
+
+
+def test_a_job_failing_in_its_workers_ends_in_one_line(tmp_path: Path) -> None:
+    """A bad image found by a worker process: the error line, and nothing after it (no
+    warnings from the workers' resource tracker at exit)."""
+    folder = sample_crops(tmp_path / "images", (0, 0, 96, 64), 3)
+    Image.new("RGB", (6, 6)).save(folder / "tiny.png")  # too small for x265, seen by a worker
+    done = subprocess.run([sys.executable, "-m", "rcodec", "compress", str(folder), "--bpp",
+                           "0.5", "-o", str(tmp_path / "out"), "--jobs", "2", "--cache",
+                           str(tmp_path / "cache"), "--filters", "none"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "tiny.png" in lines[0] and "too small" in lines[0], lines
