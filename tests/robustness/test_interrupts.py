@@ -327,3 +327,36 @@ def test_training_killed_between_checkpoint_writes(training_data: Path, straight
         warnings.simplefilter("error")  # no "optimizer state is from another step"
         train(config)
     assert_same_run(resumed, straight_run)
+
+
+def network_records(cache: Path) -> int:
+    """Cache records beyond the codec's own (one measurement and one encode time per
+    bitstream): the post-filter measurements made so far."""
+    records = len(list(cache.rglob("*.json")))
+    return records - 2 * bitstreams(cache)
+
+
+def test_compress_killed_while_measuring_networks_resumes(images: Path,
+                                                          tmp_path: Path) -> None:
+    """The lazy path measures networks after the codec sweep: a kill there, then the
+    same command, gives the files of an uninterrupted run, reusing every measurement."""
+    cache, out, straight = tmp_path / "cache", tmp_path / "out", tmp_path / "straight"
+
+    def argv(target: Path, root: Path) -> list[str]:
+        return ["compress", str(images), "-o", str(target), "--bpp", "0.3", "--cache",
+                str(root), "--level", "1", "--jobs", "1"]
+
+    process = start(rcodec(argv(out, cache)))
+    kill_when(process, lambda: network_records(cache) >= 6)
+    assert not (out / "manifest.json").exists()
+    assert_cache_valid(cache)
+    before = cache_entries(cache)
+    run(rcodec(argv(out, cache)))
+    assert all(cache_entries(cache)[p] == mtime for p, mtime in before.items())
+    assert main(argv(straight, tmp_path / "fresh")) == 0
+    resumed = json.loads((out / "manifest.json").read_text())
+    uninterrupted = json.loads((straight / "manifest.json").read_text())
+    assert plan_without_timing(resumed) == plan_without_timing(uninterrupted)
+    assert resumed["evaluations"]["network_evaluations"] > 0
+    for name in sorted(p.name for p in straight.glob("*.rcb")):
+        assert (out / name).read_bytes() == (straight / name).read_bytes(), name
