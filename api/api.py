@@ -354,16 +354,20 @@ def qp_table(images: Images, *, qps: str | Sequence[int] = "39:43", filters: str
 # --- networks -------------------------------------------------------------------------------
 
 
-def calibrate(networks: Sequence[str] | None = None, *, repeats: int = 5,
-              progress: Callable[[str, float], None] | None = None) -> tuple[Any, Path]:
-    """Time codec decode, PNG output and each network (default: all registered) on this
-    machine, add it to the calibration on file and save; returns it and its path."""
+def calibrate(networks: Sequence[str] | None = None, *, codecs: Codecs | None = None,
+              repeats: int = 5, progress: Callable[[str, float], None] | None = None,
+              ) -> tuple[Any, Path]:
+    """Time the decode of each codec (default: all registered), PNG output and each network
+    (default: all registered) on this machine, add it to the calibration on file and save;
+    returns it and its path."""
     from rcodec.optimize.calibration import (  # (see the module docstring)
         calibrate as measure,
     )
     from rcodec.optimize.calibration import load_calibration, save_calibration
+    from rcodec.optimize.request import codec_names  # (see the module docstring)
 
-    result = measure(None if networks is None else list(networks), repeats=max(1, repeats),
+    result = measure(None if networks is None else list(networks),
+                     None if codecs is None else codec_names(codecs), repeats=max(1, repeats),
                      progress=progress, base=load_calibration())
     return result, save_calibration(result)
 

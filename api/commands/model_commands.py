@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from rcodec import api
-from rcodec.commands.common import print_json
+from rcodec.commands.common import codec_list, print_json
 from rcodec.units import count_argument
 
 
@@ -38,6 +38,8 @@ def run_models(args: argparse.Namespace) -> int:
 
 def add_calibrate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", help="comma-separated networks to time (default: all)")
+    parser.add_argument("--codec", type=codec_list, default=None,
+                        help="codecs to time, comma-separated, or all (default: all)")
     parser.add_argument("--repeats", type=count_argument, default=5,
                         help="timed runs per stage (median)")
     parser.add_argument("--json", action="store_true", help="print the calibration as JSON")
@@ -54,7 +56,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
     if not args.json:
         print("timing each decode stage alone, one image at a time (median of "
               f"{args.repeats})")
-    result, path = api.calibrate(names, repeats=args.repeats, progress=report)
+    result, path = api.calibrate(names, codecs=args.codec, repeats=args.repeats,
+                                 progress=report)
     if args.json:
         print_json(result.to_json() | {"path": path})
     else:
