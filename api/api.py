@@ -452,13 +452,18 @@ def encode(image: PathLike | Image.Image | np.ndarray, *, codec: str = codec_reg
     if isinstance(image, str | os.PathLike):
         image = open_image(image)
     samples = cls.samples(image) if isinstance(image, Image.Image) else np.asarray(image)
-    data = codec_registry.make_codec(codec, **options).encode(
-        samples, cls.default_quantizer if quantizer is None else quantizer)
+    quantizer = cls.default_quantizer if quantizer is None else quantizer
+    selector = containers.NO_FILTER
+    if filter:  # checked before encoding: a network outside its range is never written
+        entry = network_for(filter, codec, gray=samples.ndim == 2)
+        low, high = entry.quantizer_range
+        if not low <= quantizer <= high:
+            raise RcodecError(f"post-filter {filter} is for {cls.quantizer_name} {low}..{high}"
+                              f", not {quantizer}")
+        selector = entry.selector
+    data = codec_registry.make_codec(codec, **options).encode(samples, quantizer)
     if not (container or filter):
         return data
-    selector = containers.NO_FILTER
-    if filter:
-        selector = network_for(filter, codec, gray=samples.ndim == 2).selector
     return containers.pack(selector, data)
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rcodec.codec import registry as codec_registry
 from rcodec.errors import RcodecError
 from rcodec.postfilter.dct import read_plane
 from rcodec.postfilter.models import build, is_conditioned, receptive_radius
@@ -268,7 +269,8 @@ def apply_filter(entry: ModelEntry, decoded: np.ndarray, payload: bytes, *,
     gray HxW (or HxWx1) image, which they filter directly, or HxWx3 RGB, whose JFIF luma
     they filter (see `filter_luma`). Tiled with DEFAULT_TILE (unless `max_memory` needs
     smaller tiles), so the output depends only on the image and the weights. `payload` (the
-    codec bitstream) is unused by pixel-domain networks; DCT-domain ones read it.
+    codec bitstream) gives quantizer-conditioned networks the quantizer it was coded at
+    (read back from its headers) and DCT-domain ones their coefficients.
     """
     if entry.channels == "y":
         return _apply_luma_filter(entry, decoded, payload, threads=threads,
@@ -276,12 +278,27 @@ def apply_filter(entry: ModelEntry, decoded: np.ndarray, payload: bytes, *,
     if entry.channels != "rgb":
         raise RcodecError(f"post-filter {entry.name!r}: unknown channels {entry.channels!r} "
                           "(rgb or y)")
-    del payload  # pixel-domain networks only see pixels
     _check_rgb(decoded)
     model = load_model(entry)
     precision = effective_precision(entry)
     tile = decode_tile(model, max_memory, precision)
-    return to_uint8(restore(model, decoded, tile=tile, threads=threads, precision=precision))
+    quantizer = bitstream_quantizer(entry, payload) if is_conditioned(model) else None
+    return to_uint8(restore(model, decoded, tile=tile, threads=threads, precision=precision,
+                            quantizer=quantizer))
+
+
+def bitstream_quantizer(entry: ModelEntry, payload: bytes) -> int:
+    """The quantizer a conditioned network is told: the one the bitstream says it was coded
+    at, refused outside the range the network is registered for."""
+    quantizer = codec_registry.quantizer_of(payload)
+    low, high = entry.quantizer_range
+    if quantizer is None:
+        raise RcodecError(f"post-filter {entry.name!r} needs the quantizer, and this "
+                          f"{entry.codec} bitstream does not say it")
+    if not low <= quantizer <= high:
+        raise RcodecError(f"post-filter {entry.name!r} is for quantizers {low}..{high}; this "
+                          f"bitstream was coded at {quantizer}")
+    return quantizer
 
 
 # --- luma (Y) networks ------------------------------------------------------------------------

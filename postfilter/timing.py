@@ -27,7 +27,7 @@ from rcodec.postfilter.inference import (
     tile_windows,
     torch_threads,
 )
-from rcodec.postfilter.models import receptive_radius
+from rcodec.postfilter.models import is_conditioned, receptive_radius
 
 #: Seconds of untimed runs before timing: the first calls of a shape pay for JIT kernels, and
 #: the CPU takes a moment to reach its working clock.
@@ -93,6 +93,8 @@ def time_filter(entry: Any, decoded: np.ndarray, repeats: int,
     precision = effective_precision(entry)
     tile, radius = decode_tile(model, None, precision), receptive_radius(model)
     align, kind = alignment(model), getattr(model, "input_kind", "rgb")
+    # A conditioned network is told a quantizer of its range (its speed does not depend on it).
+    quantizer = sum(entry.quantizer_range) // 2 if is_conditioned(model) else None
     full = -(-(tile + 2 * radius) // align) * align
     timed = {}
     if known is not None and known.get("precision") == precision:
@@ -107,7 +109,8 @@ def time_filter(entry: Any, decoded: np.ndarray, repeats: int,
     with torch_threads(None), torch.inference_mode():
         for h, w in sorted(wanted - set(timed)):
             window = np.ascontiguousarray(canvas[:h, :w])
-            timed[h, w] = median_seconds(repeats, run_window, model, window, device, precision)
+            timed[h, w] = median_seconds(repeats, run_window, model, window, device, precision,
+                                         quantizer)
     extra = 0.0
     if kind != "rgb":
         extra = (median_seconds(repeats, _luma_round_trip, decoded, payload, kind)

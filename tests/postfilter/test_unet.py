@@ -1,0 +1,94 @@
+"""The multi-scale post-filter: tiled inference equals whole-image inference, its radius is
+a bound, and a quantizer-conditioned net is told the QP its bitstream was coded at."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rcodec.codec import bpg, container
+from rcodec.errors import RcodecError
+from rcodec.postfilter import inference
+from rcodec.postfilter import weights as weights_mod
+from rcodec.postfilter.inference import restore, to_uint8
+from rcodec.postfilter.models import build, parameter_count, receptive_radius
+from rcodec.postfilter.pipeline import decode_bytes
+from rcodec.postfilter.registry import ModelEntry
+from rcodec.postfilter.weights import save_weights
+
+SMALL = {"widths": [8, 12, 16], "blocks": [1, 1, 1]}
+
+
+def perturbed(arch: str, **config: object) -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = build(arch, **config).eval()
+    with torch.no_grad():  # away from the near-identity start, so that tiles would show
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    return model
+
+
+def photo(height: int, width: int) -> np.ndarray:
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    image = np.stack([128 + 90 * np.sin(x / 7 + y / 11), 128 + 80 * np.cos(y / 5 - x / 13),
+                      60 + x / 3 + y / 5], axis=-1)
+    return np.clip(np.round(image), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("arch", ["unet", "UQ"])
+def test_tiles_equal_the_whole_image(arch: str) -> None:
+    model = perturbed(arch, **SMALL)
+    image = photo(70, 93)  # not a multiple of the total stride: padded, then cropped
+    whole = restore(model, image, tile=1000, quantizer=40)
+    for tile in (8, 16, 24):  # the same up to float rounding, as for every network
+        assert np.abs(restore(model, image, tile=tile, quantizer=40) - whole).max() <= 1e-4
+
+
+def test_receptive_radius_bounds_the_influence() -> None:
+    model = perturbed("unet", **SMALL)
+    radius = receptive_radius(model)
+    x = torch.rand(1, 3, 96, 96)
+    bumped = x.clone()
+    bumped[..., 48, 48] += 1.0
+    with torch.no_grad():
+        changed = (model(bumped) - model(x)).abs().sum(1)[0] > 0
+    rows, cols = np.nonzero(changed.numpy())
+    assert max(abs(rows - 48).max(), abs(cols - 48).max()) <= radius
+
+
+def test_a_conditioned_net_needs_its_quantizer() -> None:
+    model = perturbed("UQ", **SMALL)
+    x = torch.rand(1, 3, 16, 16)
+    with pytest.raises(RcodecError, match="quantizer"):
+        model(x)
+    with torch.no_grad():
+        assert not torch.equal(model(x, 30.0), model(x, 46.0))  # the plane matters
+
+
+def test_the_bpg_qp_reads_back_from_the_file() -> None:
+    image = photo(40, 56)
+    for qp in (20, 33, 40, 47, 51):
+        assert bpg.BpgCodec.bitstream_quantizer(bpg.encode_bpg(image, qp=qp, level=1)) == qp
+
+
+def test_a_container_tells_the_conditioned_net_its_qp(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    model = perturbed("UQ", **SMALL)
+    digest = save_weights(model, tmp_path / "uq.safetensors")
+    monkeypatch.setattr(weights_mod, "weights_dir", lambda: tmp_path)
+    monkeypatch.setattr(inference, "_MODELS", {})
+    entry = ModelEntry("uq-test", 250, "UQ", SMALL, "bpg", (36, 44), "uq.safetensors", digest,
+                       parameter_count(model))
+    monkeypatch.setattr("rcodec.postfilter.registry.load_registry", lambda: [entry])
+    image = photo(48, 64)
+    payload = bpg.encode_bpg(image, qp=40, level=1)
+    decoded = bpg.BpgCodec().decode(payload)
+    out = decode_bytes(container.pack(250, payload))
+    assert np.array_equal(out, to_uint8(restore(model, decoded, tile=512, quantizer=40)))
+    assert not np.array_equal(out, to_uint8(restore(model, decoded, tile=512, quantizer=44)))
+    outside = bpg.encode_bpg(image, qp=30, level=1)  # the entry is for QP 36..44
+    with pytest.raises(RcodecError, match="36..44"):
+        decode_bytes(container.pack(250, outside))
