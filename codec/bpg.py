@@ -456,6 +456,7 @@ class BpgCodec(Codec):
     typical_quantizer = 38
     magic = MAGIC
     suffixes = (".bpg",)
+    decode_requires = ("av",)  # FFmpeg's HEVC decoder, imported on first use (codec.hevc)
     options = (
         CodecOption("level", "--level", "BPG compression level 1..9 (default 8)", int,
                     tuple(range(1, 10)), sweep=True),

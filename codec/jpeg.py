@@ -205,6 +205,8 @@ class JpegCodec(Codec):
     magic = b"\xff\xd8\xff"
     block_grid = 8
     suffixes = (".jpg", ".jpeg")
+    # The DCT-domain networks read the coefficients with jpeglib (codec.jpeg_dct, first use).
+    decode_requires = ("jpeglib",)
     options = (
         CodecOption("subsampling", "--format", "JPEG chroma subsampling: 420 (default), 422, "
                     "444, or gray (the luma alone, as Pillow converts)", str,
