@@ -6,12 +6,14 @@ Times, side by side and interleaved (so that a busy machine slows all alike), th
 of whole commands decoding one 768x512 BPG to PNG: rcodec's, the reference `bpgdec` when it
 is on PATH, and FFmpeg's own command line on the very same HEVC bitstream (the decoder inside
 both bpgdec and rcodec, plus its PNG writer), with the interpreter's own floor. Prints
-medians and the ratios; also checks that the decode imports no torch (`python -X importtime`).
+medians and the ratios, and the floor that any Python front end pays here (the interpreter
+plus importing NumPy, PyAV and Pillow); also checks that the decode imports no torch (`python -X importtime`).
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import shutil
 import statistics
 import subprocess
@@ -20,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import rcodec as package
 from rcodec.codec import bpg, hevc
 from rcodec.codec.images import read_rgb
 
@@ -61,8 +64,13 @@ def main() -> None:
         (work / "x.hevc").write_bytes(annexb(data))
         rcodec = [sys.executable, "-m", "rcodec", "decode", str(work / "x.bpg"), "-o",
                   str(work / "rcodec.png")]
+        # A wheel install compiles the package's bytecode; an editable one under
+        # PYTHONDONTWRITEBYTECODE would recompile every module on every start.
+        compileall.compile_dir(Path(package.__file__).parent, quiet=1)
         commands = {"rcodec decode": rcodec,
-                    "python (no imports)": [sys.executable, "-c", "pass"]}
+                    "python (no imports)": [sys.executable, "-c", "pass"],
+                    "python + numpy, av, PIL": [sys.executable, "-c",
+                                                "import numpy, av, PIL.Image"]}
         if shutil.which("bpgdec"):
             commands["bpgdec"] = ["bpgdec", "-o", str(work / "bpgdec.png"), str(work / "x.bpg")]
         if shutil.which("ffmpeg"):

@@ -26,13 +26,17 @@ def run_models(args: argparse.Namespace) -> int:
         return 0
     if not entries:
         print("no post-filter networks registered")
+    # Columns as wide as their longest entry, so that long names keep the table aligned.
+    name_width = max((len(e.name) for e in entries), default=0)
+    arch_width = max((len(e.arch) for e in entries), default=0)
     for e in entries:
         rate = measured[e.name] or e.seconds_per_mpx
         where = "here" if measured[e.name] else "as shipped"
         speed = f"{rate:.2f} s/MP ({where})" if rate else "not timed"
         default = "  default" if e.default else ""
-        print(f"{e.selector:>3}  {e.name:<20} {e.codec:<5} {e.arch:<6} {e.params:>9,} params  "
-              f"{e.quantizer_range[0]}-{e.quantizer_range[1]}  {speed}{default}")
+        span = f"{e.quantizer_range[0]}-{e.quantizer_range[1]}"
+        print(f"{e.selector:>3}  {e.name:<{name_width}}  {e.codec:<5} {e.arch:<{arch_width}} "
+              f"{e.params:>9,} params  {span:<5}  {speed}{default}")
     return 0
 
 
