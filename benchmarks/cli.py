@@ -7,7 +7,8 @@ of whole commands decoding one 768x512 BPG to PNG: rcodec's, the reference `bpgd
 is on PATH, and FFmpeg's own command line on the very same HEVC bitstream (the decoder inside
 both bpgdec and rcodec, plus its PNG writer), with the interpreter's own floor. Prints
 medians and the ratios, and the floor that any Python front end pays here (the interpreter
-plus importing NumPy, PyAV and Pillow); also checks that the decode imports no torch (`python -X importtime`).
+plus importing NumPy, PyAV and Pillow); also checks that the decode imports no torch
+(`python -X importtime`).
 """
 
 from __future__ import annotations

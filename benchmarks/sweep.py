@@ -8,7 +8,8 @@
       networks measured lazily (compress's default), and exhaustively (every network at
       every quantizer of every window); their times, the ratio to the plain one, network
       evaluations, and pooled PSNR; then the same with a decode-time budget halfway between
-      the plain plan's time and the filtered one's, so that the planner must mix networks.
+      the plain plan's time and the filtered one's, so that the planner must mix networks
+      (decode times from this machine's calibration, as compress has them).
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ def timed_plan(paths: list[Path], filters: str, budget: job.Budget, level: int,
     """A sweep and plan on an empty cache, and its wall time."""
     pixels = sum(h * w for h, w in map(image_shape, paths))
     request = sweep_request("bpg", filters, None, budget.target_bpp(pixels), {"level": level})
+    # Decode times from this machine's calibration, as compress uses them: the same numbers
+    # in every run (times measured inside each sweep would differ from run to run).
+    request = job.with_calibration(request, required=True, paths=paths)
     with tempfile.TemporaryDirectory() as cache:
         start = time.perf_counter()
         swept = job.sweep_and_plan(paths, request, budget, Path(cache), jobs=-1,

@@ -4,8 +4,11 @@ Running every network on every quantizer of every image's window costs many time
 sweep, yet the plan keeps one (quantizer, filter) per image. So the codec alone is swept and
 planned first; then, round by round until nothing is missing:
 
-- every candidate network is measured at the quantizer each image's plan chose (where the
-  network's range offers it), so the plan can move any image onto any network;
+- every candidate network is measured at the quantizer each image's plan chose, so the plan
+  can move any image onto any network; a network whose range does not offer that quantizer
+  is measured at the nearest one it offers instead (a plan at high rates picks quantizers
+  below the networks' ranges, and under a decode-time budget the range's edge may be where
+  a network pays);
 - the network an image's plan chose is measured at the quantizers on either side, so every
   choice is a local optimum along the quantizer axis of its own network (a filter shifts the
   rate-distortion curve, so the filtered optimum sits near the unfiltered one);
@@ -56,7 +59,7 @@ def missing(rows: Sequence[dict], plan: Plan, networks: dict[str, Sequence[Filte
         image, codec, chosen_q = row["image"], row["codec"], row["quantizer"]
         own = {spec.name: spec for spec in networks.get(codec, ())}
         for spec in own.values():
-            ask(image, codec, chosen_q, spec)
+            ask(image, codec, _nearest_offered(spec, chosen_q, allowed[image, codec]), spec)
         if row["filter"] in own:
             for q in (chosen_q - 1, chosen_q + 1):
                 ask(image, codec, q, own[row["filter"]])
@@ -75,6 +78,15 @@ def missing(rows: Sequence[dict], plan: Plan, networks: dict[str, Sequence[Filte
                             for q, specs in sorted(per_q.items())}
                     for image, per_q in per_image.items()}
             for codec, per_image in wanted.items()}
+
+
+def _nearest_offered(spec: FilterSpec, quantizer: int, allowed: Collection[int]) -> int:
+    """`quantizer` when the network is offered there, else the nearest allowed quantizer
+    it is offered at (`quantizer` again when there is none)."""
+    if spec.offered_at(quantizer):
+        return quantizer
+    offered = [q for q in allowed if spec.offered_at(q)]
+    return min(offered, key=lambda q: (abs(q - quantizer), q)) if offered else quantizer
 
 
 def _cheapest(rows: Sequence[dict], plan: Plan, loss: Sequence[float] | None,

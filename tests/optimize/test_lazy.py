@@ -112,6 +112,15 @@ def test_every_network_is_asked_for_at_the_chosen_quantizer() -> None:
     assert lazy.missing(rows, plan, NETWORKS, ANY) == {"bpg": {"p": {38: (A, B)}}}
 
 
+def test_a_network_whose_range_misses_the_choice_is_asked_for_at_its_nearest_offer() -> None:
+    """The plan chose 44; "a" is offered up to 40 only: it is measured at 40 (the nearest
+    quantizer it is offered at), or nowhere when the allowed window stops short of it."""
+    rows, plan = made_up([(44, "none", 50)], 0)
+    assert lazy.missing(rows, plan, NETWORKS, ANY) == {"bpg": {"p": {40: (A,), 44: (B,)}}}
+    window = {("p", "bpg"): range(42, 47)}
+    assert lazy.missing(rows, plan, NETWORKS, window) == {"bpg": {"p": {44: (B,)}}}
+
+
 def test_a_chosen_network_is_asked_for_on_both_sides() -> None:
     plain = [(q, "none", 50 + q) for q in (39, 40, 41)]
     rows, _ = made_up([*plain, (40, "a", 40), (40, "b", 30)], 0)
