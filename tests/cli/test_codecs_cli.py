@@ -85,12 +85,20 @@ def test_rd_with_several_codecs(images: Path, tmp_path: Path) -> None:
                 assert point["psnr"] >= at[point["target_bpp"]] - 1e-9
 
 
-def test_a_jpeg_xl_submission_decodes_in_its_own_interpreter(images: Path,
-                                                             tmp_path: Path) -> None:
+#: The distribution each new codec's decoder needs in a submission's pins.
+DECODER_PINS = {"avif": "pillow", "webp": "pillow", "jxl": "imagecodecs", "j2k": "pillow"}
+
+
+@pytest.mark.parametrize("name", NEW)
+def test_a_submission_decodes_in_its_own_interpreter(name: str, images: Path,
+                                                     tmp_path: Path) -> None:
     sub = tmp_path / "sub"
     assert main(["challenge", "pack", str(images), "--bpp", "2.0", "-o", str(sub),
-                 "--codec", "jxl", "--cache", str(tmp_path / "cache"), "--jobs", "1"]) == 0
+                 "--codec", name, "--cache", str(tmp_path / "cache"), "--jobs", "1"]) == 0
     pins = (sub / "decoder" / "requirements.txt").read_text().split()
-    assert any(pin.startswith("imagecodecs==") for pin in pins)
+    assert any(pin.lower().startswith(DECODER_PINS[name] + "==") for pin in pins)
+    report = json.loads((sub / "report.json").read_text())
+    assert report["plan"]["rows"] and all(
+        (sub / "images" / f"{Path(row[0]).stem}.rcb").is_file() for row in report["plan"]["rows"])
     rules = {rule.name: rule.passed for rule in check(sub, images)}
     assert all(rules.values()), rules
