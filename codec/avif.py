@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from rcodec.codec.base import CodecOption
+from rcodec.codec.boxes import boxes, u32
 from rcodec.codec.limits import pixel_cap
-from rcodec.codec.pillow_codec import PillowCodec, u32
+from rcodec.codec.pillow_codec import PillowCodec
 from rcodec.errors import EncodeError, FormatError
 
 #: Largest width * height `decode` accepts, read from the header before decoding.
@@ -81,18 +82,10 @@ def _extents(data: bytes, start: int, end: int, depth: int):
     """(width, height) of every 'ispe' box under data[start:end]."""
     if depth > 4:
         return
-    pos = start
-    while pos + 8 <= end:
-        size, kind = u32(data, pos), data[pos + 4 : pos + 8]
-        header = 8
-        if size == 1:  # a 64-bit size follows
-            size, header = int.from_bytes(data[pos + 8 : pos + 16], "big"), 16
-        elif size == 0:
-            size = end - pos
-        if size < header or pos + size > end:
+    for kind, payload, box_end in boxes(data, start, end, "AVIF"):
+        if box_end > end:
             raise FormatError(f"AVIF box {kind!r} runs past its container")
         if kind == b"ispe":
-            yield u32(data, pos + header + 4), u32(data, pos + header + 8)
+            yield u32(data, payload + 4), u32(data, payload + 8)
         elif kind in _CONTAINERS:
-            yield from _extents(data, pos + header + _CONTAINERS[kind], pos + size, depth + 1)
-        pos += size
+            yield from _extents(data, payload + _CONTAINERS[kind], box_end, depth + 1)

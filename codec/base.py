@@ -27,6 +27,14 @@ class CodecOption:
     sweep: bool = False
 
 
+def check_image_array(image: np.ndarray, name: str) -> None:
+    """Refuse anything but an HxWx3 RGB or HxW gray uint8 array, naming the format."""
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        raise EncodeError(f"{name} encode needs a uint8 numpy array")
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+        raise EncodeError(f"{name} encode needs HxWx3 RGB or HxW gray, got shape {image.shape}")
+
+
 class Codec(ABC):
     """An image codec with one integer quantizer (BPG qp, JPEG quality, ...).
 

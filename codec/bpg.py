@@ -15,6 +15,7 @@ from PIL import Image, ImageFile
 
 from rcodec.codec import bpg_pixels as px
 from rcodec.codec import hevc_headers as hh
+from rcodec.codec import limits
 from rcodec.codec.base import Codec, CodecOption
 from rcodec.codec.bitstream import read_ue7, split_annexb, write_ue7
 from rcodec.codec.hevc import (
@@ -151,9 +152,7 @@ class BpgHeader:
 
 def check_pixel_cap(width: int, height: int) -> None:
     """Refuse images larger than MAX_IMAGE_PIXELS before anything is allocated for them."""
-    if width * height > MAX_IMAGE_PIXELS:
-        raise FormatError(f"{width}x{height} exceeds the pixel cap of {MAX_IMAGE_PIXELS} "
-                          "(codec.bpg.MAX_IMAGE_PIXELS)")
+    limits.check_pixel_cap(width, height, MAX_IMAGE_PIXELS, __name__)
 
 
 @dataclasses.dataclass

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from rcodec.codec.boxes import u32
 from rcodec.codec.limits import pixel_cap
-from rcodec.codec.pillow_codec import PillowCodec, u32
+from rcodec.codec.pillow_codec import PillowCodec
 from rcodec.errors import FormatError
 
 #: Largest width * height `decode` accepts, read from the header before decoding.

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, JpegImagePlugin
 
-from rcodec.codec.base import Codec, CodecOption
-from rcodec.codec.limits import pixel_cap
+from rcodec.codec.base import Codec, CodecOption, check_image_array
+from rcodec.codec.limits import check_pixel_cap, pixel_cap
 from rcodec.errors import EncodeError, FormatError
 
 #: Largest width * height that `decode` and `read_coefficients` accept, checked from the header.
@@ -168,10 +168,7 @@ def _parse_sof(marker: int, body: bytes) -> JpegHeader:
     if width == 0 or height == 0:
         # Height 0 means "given later by a DNL marker", which libjpeg does not support.
         raise FormatError(f"unsupported JPEG: frame header gives size {width}x{height}")
-    if width * height > MAX_IMAGE_PIXELS:
-        raise FormatError(
-            f"JPEG claims {width}x{height} pixels, more than the limit of {MAX_IMAGE_PIXELS}"
-        )
+    check_pixel_cap(width, height, MAX_IMAGE_PIXELS, __name__)
     sampling = []
     slots = []
     for i in range(count):
@@ -242,10 +239,7 @@ class JpegCodec(Codec):
         Gray stays a one-component JPEG; the subsampling option only applies to colour.
         """
         quality = self.check_quantizer(quantizer)
-        if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-            raise EncodeError("JPEG encode needs a uint8 numpy array")
-        if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
-            raise EncodeError(f"JPEG encode needs HxWx3 RGB or HxW gray, got shape {image.shape}")
+        check_image_array(image, "JPEG")
         height, width = image.shape[:2]
         if not (1 <= height <= MAX_DIMENSION and 1 <= width <= MAX_DIMENSION):
             raise EncodeError(f"JPEG sides must be 1..{MAX_DIMENSION} pixels, got {width}x{height}")

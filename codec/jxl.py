@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from rcodec.codec.base import Codec
-from rcodec.codec.limits import pixel_cap
-from rcodec.codec.pillow_codec import u32
+from rcodec.codec.base import Codec, check_image_array
+from rcodec.codec.boxes import boxes
+from rcodec.codec.limits import check_pixel_cap, pixel_cap
 from rcodec.errors import EncodeError, FormatError
 
 #: Largest width * height `decode` accepts, read from the header before decoding.
@@ -59,11 +59,7 @@ class JxlCodec(Codec):
 
     def encode(self, image: np.ndarray, quantizer: int) -> bytes:
         quantizer = self.check_quantizer(quantizer)
-        if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-            raise EncodeError("JPEG XL encode needs a uint8 numpy array")
-        if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
-            raise EncodeError(f"JPEG XL encode needs HxWx3 RGB or HxW gray, got shape "
-                              f"{image.shape}")
+        check_image_array(image, self.format_name)
         if min(image.shape[:2]) < 1:
             raise EncodeError(f"JPEG XL cannot code an empty image ({image.shape})")
         codecs = _imagecodecs()
@@ -98,9 +94,7 @@ class JxlCodec(Codec):
     @classmethod
     def checked_size(cls, data: bytes) -> tuple[int, int]:
         width, height = picture_size(data)
-        if width * height > MAX_IMAGE_PIXELS:
-            raise FormatError(f"{width}x{height} exceeds the pixel cap of {MAX_IMAGE_PIXELS} "
-                              f"(rcodec.codec.jxl.MAX_IMAGE_PIXELS)")
+        check_pixel_cap(width, height, MAX_IMAGE_PIXELS, __name__)
         return width, height
 
     @classmethod
@@ -117,21 +111,11 @@ def codestream(data: bytes) -> bytes:
         return data
     if not data.startswith(_CONTAINER):
         raise FormatError("not a JPEG XL file")
-    pos = len(_CONTAINER)
-    while pos + 8 <= len(data):
-        size, kind = u32(data, pos), data[pos + 4 : pos + 8]
-        header = 8
-        if size == 1:
-            size, header = int.from_bytes(data[pos + 8 : pos + 16], "big"), 16
-        elif size == 0:
-            size = len(data) - pos
-        if size < header:
-            raise FormatError(f"JPEG XL box {kind!r} is shorter than its header")
+    for kind, payload, box_end in boxes(data, len(_CONTAINER), len(data), "JPEG XL"):
         if kind == b"jxlc":
-            return data[pos + header : pos + size]
-        if kind == b"jxlp":
-            return data[pos + header + 4 : pos + size]
-        pos += size
+            return data[payload:box_end]
+        if kind == b"jxlp":  # its first word counts the parts
+            return data[payload + 4 : box_end]
     raise FormatError("JPEG XL container holds no codestream")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from rcodec.errors import RcodecError
+from rcodec.errors import FormatError, RcodecError
 
 ENV = "RCODEC_MAX_PIXELS"
 
@@ -34,3 +34,11 @@ def pixel_cap(default: int) -> int:
     """$RCODEC_MAX_PIXELS when set, else `default`."""
     text = os.environ.get(ENV)
     return default if not text else parse_pixels(text)
+
+
+def check_pixel_cap(width: int, height: int, cap: int, owner: str) -> None:
+    """Refuse a width x height picture over `cap` pixels, before anything is allocated for
+    it; `owner` is the module whose MAX_IMAGE_PIXELS the cap is (named in the error)."""
+    if width * height > cap:
+        raise FormatError(f"{width}x{height} exceeds the pixel cap of {cap} "
+                          f"({owner}.MAX_IMAGE_PIXELS)")

@@ -19,7 +19,8 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image, ImageFile
 
-from rcodec.codec.base import Codec
+from rcodec.codec.base import Codec, check_image_array
+from rcodec.codec.limits import check_pixel_cap
 from rcodec.errors import EncodeError, FormatError
 
 
@@ -61,9 +62,7 @@ class PillowCodec(Codec):
         width, height = cls.picture_size(data)
         if width < 1 or height < 1:
             raise FormatError(f"{cls.format_name} header claims a {width}x{height} picture")
-        if width * height > cls.max_pixels():
-            raise FormatError(f"{width}x{height} exceeds the pixel cap of {cls.max_pixels()} "
-                              f"({cls.__module__}.MAX_IMAGE_PIXELS)")
+        check_pixel_cap(width, height, cls.max_pixels(), cls.__module__)
         return width, height
 
     def encode(self, image: np.ndarray, quantizer: int) -> bytes:
@@ -102,17 +101,9 @@ class PillowCodec(Codec):
 
 
 def _picture(image: np.ndarray, name: str, max_side: int) -> Image.Image:
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-        raise EncodeError(f"{name} encode needs a uint8 numpy array")
-    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
-        raise EncodeError(f"{name} encode needs HxWx3 RGB or HxW gray, got shape {image.shape}")
+    check_image_array(image, name)
     height, width = image.shape[:2]
     if not (1 <= width <= max_side and 1 <= height <= max_side):
         raise EncodeError(f"{name} sides must be 1..{max_side} pixels, got {width}x{height}")
     return Image.fromarray(np.ascontiguousarray(image), "L" if image.ndim == 2 else "RGB")
 
-
-def u32(data: bytes, offset: int) -> int:
-    if offset + 4 > len(data):
-        raise FormatError("truncated header")
-    return int.from_bytes(data[offset : offset + 4], "big")
