@@ -135,20 +135,27 @@ def stable_rows(path: Path) -> list[dict[str, str]]:
         return [{k: row[k] for k in STABLE_COLUMNS} for row in csv.DictReader(handle)]
 
 
-def test_sweep_killed_midway_resumes_with_the_same_table(
-        images: Path, reference: tuple[Path, Path], tmp_path: Path) -> None:
-    cache, table = tmp_path / "cache", tmp_path / "sweep.csv"
-    argv = rcodec(sweep_argv(images, table, cache))
-    process = start(argv)
-    kill_when(process, lambda: bitstreams(cache) >= BITSTREAMS // 3)
-    assert not table.exists()  # the table is written once, at the end, atomically
+def kill_then_resume(argv: list[str], cache: Path, until: Callable[[], bool],
+                     unwritten: Path) -> dict[Path, int]:
+    """Kill `argv` once `until()` holds; check that it left `unwritten` unwritten and the
+    cache valid; run it again to the end and check that nothing cached before the kill was
+    rewritten. Returns the cache entries (path -> mtime) as the kill left them."""
+    kill_when(start(argv), until)
+    assert not unwritten.exists()  # outputs are written once, at the end, atomically
     assert_cache_valid(cache)
     before = cache_entries(cache)
-    assert BITSTREAMS // 3 <= sum(p.suffix == ".bin" for p in before) < BITSTREAMS
-
     run(argv)
     after = cache_entries(cache)
     assert all(after[p] == mtime for p, mtime in before.items())  # reused, not rewritten
+    return before
+
+
+def test_sweep_killed_midway_resumes_with_the_same_table(
+        images: Path, reference: tuple[Path, Path], tmp_path: Path) -> None:
+    cache, table = tmp_path / "cache", tmp_path / "sweep.csv"
+    before = kill_then_resume(rcodec(sweep_argv(images, table, cache)), cache,
+                              lambda: bitstreams(cache) >= BITSTREAMS // 3, table)
+    assert BITSTREAMS // 3 <= sum(p.suffix == ".bin" for p in before) < BITSTREAMS
     assert bitstreams(cache) == BITSTREAMS
     assert_cache_valid(cache)
     assert stable_rows(table) == stable_rows(reference[1])
@@ -161,15 +168,8 @@ def plan_without_timing(manifest: dict) -> list[dict]:
 def test_compress_killed_midway_writes_the_same_files(
         images: Path, reference: tuple[Path, Path], tmp_path: Path) -> None:
     cache, out = tmp_path / "cache", tmp_path / "out"
-    argv = rcodec(compress_argv(images, out, cache))
-    process = start(argv)
-    kill_when(process, lambda: bitstreams(cache) >= BITSTREAMS // 2)
-    assert not (out / "manifest.json").exists()
-    assert_cache_valid(cache)
-    before = cache_entries(cache)
-
-    run(argv)
-    assert all(cache_entries(cache)[p] == mtime for p, mtime in before.items())
+    kill_then_resume(rcodec(compress_argv(images, out, cache)), cache,
+                     lambda: bitstreams(cache) >= BITSTREAMS // 2, out / "manifest.json")
 
     straight = tmp_path / "straight"  # uninterrupted, from the reference sweep's cache
     assert main(compress_argv(images, straight, reference[0])) == 0
@@ -346,13 +346,8 @@ def test_compress_killed_while_measuring_networks_resumes(images: Path,
         return ["compress", str(images), "-o", str(target), "--bpp", "0.3", "--cache",
                 str(root), "--level", "1", "--jobs", "1"]
 
-    process = start(rcodec(argv(out, cache)))
-    kill_when(process, lambda: network_records(cache) >= 6)
-    assert not (out / "manifest.json").exists()
-    assert_cache_valid(cache)
-    before = cache_entries(cache)
-    run(rcodec(argv(out, cache)))
-    assert all(cache_entries(cache)[p] == mtime for p, mtime in before.items())
+    kill_then_resume(rcodec(argv(out, cache)), cache, lambda: network_records(cache) >= 6,
+                     out / "manifest.json")
     assert main(argv(straight, tmp_path / "fresh")) == 0
     resumed = json.loads((out / "manifest.json").read_text())
     uninterrupted = json.loads((straight / "manifest.json").read_text())
