@@ -24,6 +24,7 @@ from PIL import Image
 import rcodec.codec.bpg as bpg
 from rcodec.codec import container
 from rcodec.codec import jpeg as jpeg_module
+from rcodec.codec import registry as codec_registry
 from rcodec.codec.bitstream import UE7_MAX
 from rcodec.codec.images import open_image
 from rcodec.codec.jpeg import JpegCodec, read_header
@@ -267,7 +268,10 @@ def test_max_pixels_caps_every_reader_for_a_run(tmp_path: Path, monkeypatch: pyt
     from rcodec.cli import main
     from rcodec.codec.limits import ENV
 
-    for module in (bpg, jpeg_module, Image):  # restored after the test
+    # Every cap --max-pixels sets is restored after the test (later tests read them).
+    codec_modules = [sys.modules[codec_registry.codec_class(n).__module__]
+                     for n in codec_registry.names()]
+    for module in (*codec_modules, Image):
         monkeypatch.setattr(module, "MAX_IMAGE_PIXELS", module.MAX_IMAGE_PIXELS)
     monkeypatch.setenv(ENV, "")  # (empty: unset; and the variable main sets is undone after)
     png = tmp_path / "a.png"
