@@ -34,6 +34,13 @@ MAX_DIMENSION = 65500
 #: Pillow's `subsampling` save option for each of our names.
 SUBSAMPLING = {"444": 0, "422": 1, "420": 2}
 
+#: The IJG (libjpeg) luminance table of Annex K, natural order: what `quality` scales.
+_IJG_LUMA = np.array([
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99])
+
 # SOF markers of DCT-based frames that libjpeg decodes: baseline, extended, progressive (Huffman),
 # and their arithmetic-coded counterparts.
 _DCT_SOF = {0xC0, 0xC1, 0xC2, 0xC9, 0xCA}
@@ -275,6 +282,21 @@ class JpegCodec(Codec):
                 "components": header.components, "sampling": header.sampling,
                 "progressive": header.progressive, "bytes": len(data)}
 
+    @classmethod
+    def bitstream_quantizer(cls, data: bytes) -> int | None:
+        """The IJG quality whose scaled luminance table is nearest the file's (exact for
+        libjpeg and Pillow files; other encoders' tables get the quality of like strength)."""
+        header = read_header(data)
+        try:
+            picture = JpegImagePlugin.JpegImageFile(io.BytesIO(bytes(data)))
+            table = picture.quantization.get(header.qtable_slots[0])
+        except Exception as error:  # Pillow's header errors, as in `decode`
+            raise FormatError(f"cannot read the JPEG quantisation tables: {error}") from error
+        if table is None or len(table) != 64:
+            return None
+        errors = ((ijg_luma_tables() - np.asarray(table, np.int64)) ** 2).sum(axis=1)
+        return int(np.argmin(errors)) + 1
+
     def decode(self, data: bytes) -> np.ndarray:
         """Decode to HxWx3 uint8 RGB, or HxW uint8 for a grayscale JPEG; pixels as stored.
 
@@ -301,3 +323,11 @@ class JpegCodec(Codec):
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise FormatError(f"cannot decode JPEG: {message}") from error
         return pixels
+
+
+def ijg_luma_tables() -> np.ndarray:
+    """100 x 64: the luminance table libjpeg writes at each quality 1..100 (jpeg_set_quality
+    with force_baseline, as Pillow calls it)."""
+    quality = np.arange(1, 101)[:, None]
+    scale = np.where(quality < 50, 5000 // quality, 200 - 2 * quality)
+    return np.clip((_IJG_LUMA[None, :] * scale + 50) // 100, 1, 255)

@@ -351,7 +351,8 @@ def replace_luma(image: np.ndarray, luma: np.ndarray) -> np.ndarray:
 
 
 def filter_luma(model: nn.Module, image: np.ndarray, tile: int | None = None, *,
-                precision: Precision = "fp32", threads: int | None = None) -> np.ndarray:
+                precision: Precision = "fp32", threads: int | None = None,
+                quantizer: float | None = None) -> np.ndarray:
     """A one-channel (Y) network on a uint8 image: gray (HxW or HxWx1) is filtered as it is;
     HxWx3 RGB is converted to JFIF YCbCr in float, its Y filtered, and converted back. Returns
     uint8 of the input's shape. (Y networks are trained on the luma of MATLAB's rgb2ycbcr,
@@ -362,7 +363,8 @@ def filter_luma(model: nn.Module, image: np.ndarray, tile: int | None = None, *,
         plane = image.reshape(image.shape[0], image.shape[1], 1)
     else:
         plane = jfif_luma(image)
-    luma = restore_array(model, plane, tile, precision=precision, threads=threads)[..., 0]
+    luma = restore_array(model, plane, tile, precision=precision, threads=threads,
+                         quantizer=quantizer)[..., 0]
     return replace_luma(image, luma)
 
 
@@ -379,7 +381,9 @@ def _apply_luma_filter(entry: ModelEntry, decoded: np.ndarray, payload: bytes, *
     tile = decode_tile(model, max_memory, precision)
     if kind == "dct":
         return decode_dct(model, payload, decoded, tile, precision=precision, threads=threads)
-    return filter_luma(model, decoded, tile, precision=precision, threads=threads)
+    quantizer = bitstream_quantizer(entry, payload) if is_conditioned(model) else None
+    return filter_luma(model, decoded, tile, precision=precision, threads=threads,
+                       quantizer=quantizer)
 
 
 def decode_dct(model: nn.Module, payload: bytes, decoded: np.ndarray, tile: int | None = None,

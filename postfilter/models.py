@@ -16,7 +16,7 @@ from rcodec.errors import RcodecError
 from rcodec.postfilter.jpeg_models import JPEG_ARCHITECTURES
 from rcodec.postfilter.layers import ResidualBlock, conv, selu_init_
 from rcodec.postfilter.layers import receptive_radius as _radius
-from rcodec.postfilter.unet import UNetSelu
+from rcodec.postfilter.unet import LumaUNetSelu, UNetSelu
 
 #: Scale of the residual branches and of the global shortcut (EDSR's res_scale).
 RES_SCALE = 0.1
@@ -71,6 +71,9 @@ ARCHITECTURES: dict[str, tuple[Callable[..., nn.Module], dict[str, Any]]] = {
     # Multi-scale (postfilter/unet.py): widths 32-64-128-192 at full, 1/2, 1/4, 1/8 size.
     "unet": (UNetSelu, {}),
     "UQ": (UNetSelu, {"conditioned": True}),  # told the QP: one net for a QP range
+    # JPEG luma, told the quality: one net for qualities 10-60 (centred on 35).
+    "UQY": (LumaUNetSelu, {"conditioned": True, "quantizer_centre": 35.0,
+                           "quantizer_scale": 25.0}),
 }
 # The JPEG artifact-removal networks of the literature (postfilter/jpeg_models.py).
 ARCHITECTURES.update(JPEG_ARCHITECTURES)

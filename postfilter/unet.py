@@ -43,8 +43,12 @@ class UNetSelu(nn.Module):
     def __init__(self, widths: Sequence[int] = (32, 64, 128, 192),
                  blocks: Sequence[int] = (1, 2, 2, 4), conditioned: bool = False,
                  quantizer_centre: float = 40.0, quantizer_scale: float = 10.0,
-                 rgb_mean: Sequence[float] = (0.5, 0.5, 0.5)) -> None:
+                 rgb_mean: Sequence[float] | None = None) -> None:
         super().__init__()
+        channels = 1 if self.input_kind == "y" else 3
+        rgb_mean = [0.5] * channels if rgb_mean is None else [float(m) for m in rgb_mean]
+        if len(rgb_mean) != channels:
+            raise RcodecError(f"rgb_mean needs {channels} values, got {len(rgb_mean)}")
         widths, blocks = [int(w) for w in widths], [int(b) for b in blocks]
         if len(widths) != len(blocks) or len(widths) < 1 or min(widths) < 1 or min(blocks) < 0:
             raise RcodecError(f"bad UNetSelu size: widths {widths}, blocks {blocks}")
@@ -55,8 +59,8 @@ class UNetSelu(nn.Module):
         self.quantizer_centre, self.quantizer_scale = float(quantizer_centre), float(
             quantizer_scale)
         self.register_buffer("rgb_mean",
-                             torch.tensor(list(rgb_mean), dtype=torch.float32).view(1, 3, 1, 1))
-        self.head = conv(3 + self.conditioned, widths[0], 3)
+                             torch.tensor(rgb_mean, dtype=torch.float32).view(1, channels, 1, 1))
+        self.head = conv(channels + self.conditioned, widths[0], 3)
         self.down_blocks = nn.ModuleList(_blocks(w, b) for w, b in zip(widths, blocks,
                                                                         strict=True))
         self.downs = nn.ModuleList(nn.Conv2d(a, b, 2, stride=2)
@@ -65,7 +69,7 @@ class UNetSelu(nn.Module):
                                  for a, b in zip(widths, widths[1:], strict=False))
         self.up_blocks = nn.ModuleList(_blocks(w, b) for w, b in zip(widths[:-1], blocks[:-1],
                                                                       strict=True))
-        self.tail = conv(widths[0], 3, 3)
+        self.tail = conv(widths[0], channels, 3)
         selu_init_(self)
         with torch.no_grad():  # LeCun normal for the transposed convs too (fan-in = in maps)
             for up in self.ups:
@@ -123,6 +127,13 @@ class UNetSelu(nn.Module):
         """Widest activation, in full-resolution channel equivalents (level k holds
         widths[k] maps at a 4^k-th of the pixels); the level-0 maps plus a skip dominate."""
         return max(w / 4 ** k for k, w in enumerate(self.widths)).__ceil__() * 2
+
+
+class LumaUNetSelu(UNetSelu):
+    """The same U-Net on one luma plane (JPEG's Y networks, postfilter/jpeg_models.py):
+    `rgb_mean` then holds the luma mean alone."""
+
+    input_kind = "y"
 
 
 def _blocks(maps: int, count: int) -> nn.Sequential:

@@ -1,15 +1,18 @@
 """The multi-scale post-filter: tiled inference equals whole-image inference, its radius is
-a bound, and a quantizer-conditioned net is told the QP its bitstream was coded at."""
+a bound, and a quantizer-conditioned net (RGB for BPG, luma for JPEG) is told the QP or
+quality its bitstream was coded at."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
-from rcodec.codec import bpg, container
+from rcodec.codec import bpg, container, jpeg
 from rcodec.errors import RcodecError
 from rcodec.postfilter import inference
 from rcodec.postfilter import weights as weights_mod
@@ -92,3 +95,47 @@ def test_a_container_tells_the_conditioned_net_its_qp(tmp_path: Path,
     outside = bpg.encode_bpg(image, qp=30, level=1)  # the entry is for QP 36..44
     with pytest.raises(RcodecError, match="36..44"):
         decode_bytes(container.pack(250, outside))
+
+
+def test_the_luma_unet_tiles_exactly() -> None:
+    model = perturbed("UQY", **SMALL)
+    plane = photo(70, 93)[..., :1]
+    whole = inference.restore_array(model, plane, tile=1000, quantizer=30)
+    for tile in (8, 24):
+        tiled = inference.restore_array(model, plane, tile=tile, quantizer=30)
+        assert tiled.shape == (70, 93, 1)
+        assert np.abs(tiled - whole).max() <= 1e-4
+
+
+@pytest.mark.parametrize("subsampling", ["420", "gray"])
+def test_the_jpeg_quality_reads_back_from_the_file(subsampling: str) -> None:
+    image = photo(40, 56)
+    codec = jpeg.JpegCodec(subsampling=subsampling)
+    for quality in (1, 10, 23, 49, 50, 51, 75, 98, 100):
+        assert jpeg.JpegCodec.bitstream_quantizer(codec.encode(image, quality)) == quality
+
+
+def test_a_foreign_jpeg_table_gets_the_nearest_quality() -> None:
+    table = jpeg.ijg_luma_tables()[29] + 1  # quality 30's table, one step coarser everywhere
+    out = io.BytesIO()
+    Image.fromarray(photo(16, 16)[..., 0]).save(out, "JPEG", qtables=[table.tolist()])
+    assert jpeg.JpegCodec.bitstream_quantizer(out.getvalue()) in (29, 30)
+
+
+def test_a_container_tells_the_luma_net_its_quality(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    model = perturbed("UQY", **SMALL)
+    digest = save_weights(model, tmp_path / "uqy.safetensors")
+    monkeypatch.setattr(weights_mod, "weights_dir", lambda: tmp_path)
+    monkeypatch.setattr(inference, "_MODELS", {})
+    entry = ModelEntry("uqy-test", 251, "UQY", SMALL, "jpeg", (10, 60), "uqy.safetensors",
+                       digest, parameter_count(model), channels="y")
+    monkeypatch.setattr("rcodec.postfilter.registry.load_registry", lambda: [entry])
+    image = photo(48, 64)
+    payload = jpeg.JpegCodec().encode(image, 40)
+    decoded = jpeg.JpegCodec().decode(payload)
+    out = decode_bytes(container.pack(251, payload))
+    assert np.array_equal(out, inference.filter_luma(model, decoded, 512, quantizer=40))
+    assert not np.array_equal(out, inference.filter_luma(model, decoded, 512, quantizer=20))
+    with pytest.raises(RcodecError, match="10..60"):
+        decode_bytes(container.pack(251, jpeg.JpegCodec().encode(image, 80)))
