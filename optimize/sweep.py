@@ -32,6 +32,7 @@ from rcodec.postfilter.inference import (
     effective_precision,
     torch_threads,
 )
+from rcodec.postfilter.models import revision
 from rcodec.version import __version__
 
 #: Columns of the sweep table, in order.
@@ -82,7 +83,10 @@ class FilterSpec:
         key = {"filter": self.name, "weights": self.sha256}
         if self.selector == container.NO_FILTER:
             return key
-        return key | {"precision": effective_precision(model_registry.find(self.name))}
+        entry = model_registry.find(self.name)
+        key |= {"precision": effective_precision(entry)}
+        code = revision(entry.arch)
+        return key if code == 1 else key | {"revision": code}
 
 
 NO_FILTER = FilterSpec("none", container.NO_FILTER, "")

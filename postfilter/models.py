@@ -100,6 +100,14 @@ def input_kind(arch: str) -> str:
     return str(getattr(ARCHITECTURES[arch][0], "input_kind", "rgb"))
 
 
+def revision(arch: str) -> int:
+    """The implementation revision of a named architecture's forward pass: the same weights
+    give the same pixels within one revision (1 unless the class says otherwise)."""
+    if arch not in ARCHITECTURES:
+        build(arch)  # raises the usual unknown-architecture error
+    return int(getattr(ARCHITECTURES[arch][0], "revision", 1))
+
+
 def accepts(arch: str, option: str) -> bool:
     """Whether a named architecture's constructor takes keyword `option` (e.g. rgb_mean)."""
     return option in inspect.signature(ARCHITECTURES[arch][0]).parameters

@@ -19,6 +19,7 @@ from rcodec.postfilter import weights as weights_mod
 from rcodec.postfilter.inference import restore, to_uint8
 from rcodec.postfilter.models import build, parameter_count, receptive_radius
 from rcodec.postfilter.pipeline import decode_bytes
+from rcodec.postfilter.unet import Downsample
 from rcodec.postfilter.registry import ModelEntry
 from rcodec.postfilter.weights import save_weights
 
@@ -48,6 +49,33 @@ def test_tiles_equal_the_whole_image(arch: str) -> None:
     whole = restore(model, image, tile=1000, quantizer=40)
     for tile in (8, 16, 24):  # the same up to float rounding, as for every network
         assert np.abs(restore(model, image, tile=tile, quantizer=40) - whole).max() <= 1e-4
+
+
+@pytest.mark.parametrize("arch", ["UQ", "UQY"])
+def test_bf16_tiles_give_the_very_same_pixels(arch: str) -> None:
+    # The shipped widths: oneDNN's bf16 strided kernels rounded differently by window size
+    # at these (about 1% of the pixels moved by a level) until Downsample.
+    model = perturbed(arch, widths=[32, 64, 128, 192], blocks=[0, 1, 0, 1])
+    image = photo(200, 232)
+    if arch == "UQY":
+        image = image[..., :1]
+    whole = inference.restore_array(model, image, tile=1000, precision="bf16", quantizer=40)
+    for tile in (32, 48, 96):
+        tiled = inference.restore_array(model, image, tile=tile, precision="bf16",
+                                        quantizer=40)
+        assert np.array_equal(tiled, whole)
+
+
+def test_downsample_is_the_strided_convolution() -> None:
+    torch.manual_seed(1)
+    down = Downsample(6, 10)
+    x = torch.randn(2, 6, 14, 18).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        reference = torch.nn.functional.conv2d(x, down.weight, down.bias, stride=2)
+        assert torch.allclose(down(x), reference, atol=1e-6)
+        assert torch.allclose(down(x.contiguous()), reference, atol=1e-6)
+    with pytest.raises(RcodecError, match="even"):
+        down(torch.zeros(1, 6, 5, 8))
 
 
 def test_receptive_radius_bounds_the_influence() -> None:
