@@ -4,6 +4,7 @@
       images per second of a 5-QP BPG sweep of 768x512 photos at level 8, with one job and
       with all cores, each time on an empty cache.
   python benchmarks/sweep.py --compress IMAGES [--limit 30] [--rates 0.075,0.15,0.3]
+                             [--filters default]
       per rate, side by side on empty caches: the plan with no post-filter, with the default
       networks measured lazily (compress's default), and exhaustively (every network at
       every quantizer of every window); their times, the ratio to the plain one, network
@@ -65,20 +66,21 @@ def pooled(swept: job.SweepPlan) -> float:
     return pooled_psnr(swept.plan.total_sse, 3 * sum(r["pixels"] for r in chosen))
 
 
-def compare_compress(paths: list[Path], rates: list[str], level: int) -> None:
-    print(f"{len(paths)} images, level {level}, all cores; empty cache for every run")
+def compare_compress(paths: list[Path], rates: list[str], level: int, filters: str) -> None:
+    print(f"{len(paths)} images, level {level}, filters {filters}, all cores; empty cache "
+          "for every run")
     print(f"{'budget':<22} {'filters':<12} {'seconds':>8} {'x plain':>8} {'evals':>11} "
           f"{'pooled PSNR':>12} {'vs exhaustive':>14}")
     for rate in rates:
         plain, t_plain = timed_plan(paths, "none", job.Budget(bpp=rate), level)
-        lazy_plan, t_lazy = timed_plan(paths, "default", job.Budget(bpp=rate), level)
-        full, t_full = timed_plan(paths, "default", job.Budget(bpp=rate), level, False)
+        lazy_plan, t_lazy = timed_plan(paths, filters, job.Budget(bpp=rate), level)
+        full, t_full = timed_plan(paths, filters, job.Budget(bpp=rate), level, False)
         report(f"{rate} bpp", plain, t_plain, lazy_plan, t_lazy, full, t_full)
         # A decode-time budget the filtered plan overruns: halfway from the plain plan's.
         seconds = (plain.plan.total_seconds + full.plan.total_seconds) / 2
         timed = job.Budget(bpp=rate, decode_seconds=seconds)
-        lazy_timed, t_lazy = timed_plan(paths, "default", timed, level)
-        full_timed, t_full = timed_plan(paths, "default", timed, level, False)
+        lazy_timed, t_lazy = timed_plan(paths, filters, timed, level)
+        full_timed, t_full = timed_plan(paths, filters, timed, level, False)
         report(f"{rate} bpp, {seconds:.1f} s", plain, t_plain, lazy_timed, t_lazy,
                full_timed, t_full)
 
@@ -103,10 +105,12 @@ def main() -> None:
                                                        "plans with and without post-filters")
     parser.add_argument("--limit", type=int, help="the first N images of --compress only")
     parser.add_argument("--rates", default="0.075,0.15,0.3")
+    parser.add_argument("--filters", default="default",
+                        help="the filtered runs' candidates, as compress --filters takes them")
     args = parser.parse_args()
     if args.compress:
         compare_compress(image_paths(args.compress)[:args.limit], args.rates.split(","),
-                         args.level)
+                         args.level, args.filters)
         return
     request = SweepRequest(CodecSpec("bpg", (("level", args.level),)),
                            quantizers=tuple(parse_quantizers(args.qps)))
