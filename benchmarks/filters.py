@@ -1,6 +1,6 @@
 """Gains of the registered post-filters: pooled PSNR and MS-SSIM per QP, unfiltered alongside.
 
-  python benchmarks/filters.py IMAGES_DIR [--qps 37,40,43] [--level 8]
+  python benchmarks/filters.py IMAGES_DIR [--qps 37,40,43] [--level 8] [--limit N]
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 
 from rcodec.challenge.table import qp_table
+from rcodec.codec.images import image_paths
 from rcodec.optimize.cache import default_cache_root
 from rcodec.postfilter import registry
 
@@ -20,8 +21,10 @@ def main() -> None:
     parser.add_argument("--level", type=int, default=8)
     parser.add_argument("--jobs", type=int, default=-1)
     parser.add_argument("--cache", type=Path, default=default_cache_root())
+    parser.add_argument("--limit", type=int, help="the first N images only")
     args = parser.parse_args()
-    table = qp_table(args.images, args.qps, "all", {"level": args.level}, args.cache, args.jobs)
+    images = image_paths(args.images)[:args.limit]
+    table = qp_table(images, args.qps, "all", {"level": args.level}, args.cache, args.jobs)
     print(f"{table['images']} images; pooled PSNR (dB) / mean MS-SSIM")
     for entry in registry.load_registry():
         if entry.codec == "bpg":

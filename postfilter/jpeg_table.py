@@ -33,7 +33,7 @@ from rcodec.postfilter.inference import (
     restore,
     to_uint8,
 )
-from rcodec.postfilter.models import build, parameter_count
+from rcodec.postfilter.models import build, is_conditioned, parameter_count
 from rcodec.postfilter.weights import parse_safetensors, read_metadata
 
 #: Published numbers on bsds500 val with MATLAB's encoder (PSNR / SSIM / PSNR-B), for
@@ -81,14 +81,19 @@ def run_network(run_dir: Path) -> Network:
                    int(read_metadata(data).get("step", 0)))
 
 
-def _outputs(net: Network, files: list[bytes], decoded: list[np.ndarray]) -> list[np.ndarray]:
+def _outputs(net: Network, files: list[bytes], decoded: list[np.ndarray],
+             quality: int) -> list[np.ndarray]:
     precision = net.precision
+    # A quality-conditioned net is told the quality (decoding reads it back from the file).
+    told = float(quality) if is_conditioned(net.model) else None
     if net.kind == "dct":
         return [decode_dct(net.model, f, d, precision=precision)
                 for f, d in zip(files, decoded, strict=True)]
     if net.kind == "y":
-        return [to_uint8(filter_luma(net.model, d, precision=precision)) for d in decoded]
-    return [to_uint8(restore(net.model, d, precision=precision)) for d in decoded]
+        return [to_uint8(filter_luma(net.model, d, precision=precision, quantizer=told))
+                for d in decoded]
+    return [to_uint8(restore(net.model, d, precision=precision, quantizer=told))
+            for d in decoded]
 
 
 def _scores(outputs: list[np.ndarray], originals: list[np.ndarray]) -> dict[str, float]:
@@ -124,7 +129,7 @@ def compare(images: Path | Sequence[Path], qualities: Sequence[int], networks: S
                 if not net.qualities[0] <= quality <= net.qualities[1]:
                     continue
                 start = time.perf_counter()
-                outputs = _outputs(net, files, decoded)
+                outputs = _outputs(net, files, decoded, quality)
                 seconds = time.perf_counter() - start
                 rows.append({"space": space, "quality": quality, "method": net.name,
                              "params": parameter_count(net.model), "steps": net.steps,

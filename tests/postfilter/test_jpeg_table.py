@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from helpers import sample_crops
 
+from rcodec import metrics
 from rcodec.cli import main
+from rcodec.codec.images import image_paths, read_rgb
+from rcodec.codec.jpeg import JpegCodec
+from rcodec.postfilter.inference import filter_luma
 from rcodec.postfilter.jpeg_table import Network, compare, markdown
 from rcodec.postfilter.models import build
 
@@ -50,3 +56,26 @@ def test_jpeg_table_command_writes_markdown_and_json(val: Path, tmp_path: Path) 
     assert main(["jpeg-table", str(val), "--qualities", "10", "-o", str(out)]) == 0
     assert "| 10 | distorted JPEG |" in out.read_text()
     assert out.with_suffix(".json").is_file()
+
+
+def test_a_quality_conditioned_net_is_told_each_quality(val: Path) -> None:
+    torch.manual_seed(0)
+    model = build("UQY", widths=[8, 16], blocks=[1, 1]).eval()
+    with torch.no_grad():  # away from the identity start, so that the plane shows
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    net = Network("uqy", "UQY", model, (10, 60))
+    rows = {r["quality"]: r for r in compare(val, [20, 40], [net])["rows"]
+            if r["method"] == "uqy"}
+    for quality, row in rows.items():
+        scores = {}
+        for told in (20, 40):
+            psnrs = []
+            for path in image_paths(val):
+                luma = metrics.rgb_to_matlab_y(read_rgb(path))
+                data = JpegCodec().encode(luma, quality)
+                decoded = JpegCodec().decode(data).reshape(luma.shape)
+                psnrs.append(metrics.psnr(filter_luma(model, decoded, quantizer=told), luma))
+            scores[told] = float(np.mean(psnrs))
+        assert scores[20] != scores[40]
+        assert row["psnr"] == pytest.approx(scores[quality], abs=1e-9)

@@ -19,8 +19,8 @@ from rcodec.postfilter import weights as weights_mod
 from rcodec.postfilter.inference import restore, to_uint8
 from rcodec.postfilter.models import build, parameter_count, receptive_radius
 from rcodec.postfilter.pipeline import decode_bytes
-from rcodec.postfilter.unet import Downsample
 from rcodec.postfilter.registry import ModelEntry
+from rcodec.postfilter.unet import Downsample
 from rcodec.postfilter.weights import save_weights
 
 SMALL = {"widths": [8, 12, 16], "blocks": [1, 1, 1]}
