@@ -105,15 +105,22 @@ def test_the_bpg_qp_reads_back_from_the_file() -> None:
         assert bpg.BpgCodec.bitstream_quantizer(bpg.encode_bpg(image, qp=qp, level=1)) == qp
 
 
-def test_a_container_tells_the_conditioned_net_its_qp(tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    model = perturbed("UQ", **SMALL)
-    digest = save_weights(model, tmp_path / "uq.safetensors")
+def registered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arch: str, selector: int,
+               codec: str, quantizers: tuple[int, int], channels: str) -> torch.nn.Module:
+    """A perturbed small `arch` net, registered (alone) under `selector` for this test."""
+    model = perturbed(arch, **SMALL)
+    digest = save_weights(model, tmp_path / "net.safetensors")
     monkeypatch.setattr(weights_mod, "weights_dir", lambda: tmp_path)
     monkeypatch.setattr(inference, "_MODELS", {})
-    entry = ModelEntry("uq-test", 250, "UQ", SMALL, "bpg", (36, 44), "uq.safetensors", digest,
-                       parameter_count(model))
+    entry = ModelEntry(f"{arch}-test", selector, arch, SMALL, codec, quantizers,
+                       "net.safetensors", digest, parameter_count(model), channels=channels)
     monkeypatch.setattr("rcodec.postfilter.registry.load_registry", lambda: [entry])
+    return model
+
+
+def test_a_container_tells_the_conditioned_net_its_qp(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    model = registered(tmp_path, monkeypatch, "UQ", 250, "bpg", (36, 44), "rgb")
     image = photo(48, 64)
     payload = bpg.encode_bpg(image, qp=40, level=1)
     decoded = bpg.BpgCodec().decode(payload)
@@ -152,13 +159,7 @@ def test_a_foreign_jpeg_table_gets_the_nearest_quality() -> None:
 
 def test_a_container_tells_the_luma_net_its_quality(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    model = perturbed("UQY", **SMALL)
-    digest = save_weights(model, tmp_path / "uqy.safetensors")
-    monkeypatch.setattr(weights_mod, "weights_dir", lambda: tmp_path)
-    monkeypatch.setattr(inference, "_MODELS", {})
-    entry = ModelEntry("uqy-test", 251, "UQY", SMALL, "jpeg", (10, 60), "uqy.safetensors",
-                       digest, parameter_count(model), channels="y")
-    monkeypatch.setattr("rcodec.postfilter.registry.load_registry", lambda: [entry])
+    model = registered(tmp_path, monkeypatch, "UQY", 251, "jpeg", (10, 60), "y")
     image = photo(48, 64)
     payload = jpeg.JpegCodec().encode(image, 40)
     decoded = jpeg.JpegCodec().decode(payload)
