@@ -478,7 +478,8 @@ def decode(data: bytes | PathLike, *, threads: int | None = None,
 
 
 def info(data: bytes | PathLike) -> dict[str, Any]:
-    """Header fields of a plain codec file or a container (`rcodec info`)."""
+    """Header fields of a plain codec file or a container (`rcodec info`), with the
+    quantizer the file was coded at where the codec can tell (BPG's qp, JPEG's quality)."""
     if isinstance(data, str | os.PathLike):
         data = read_bytes(data)
     data = bytes(data)
@@ -487,7 +488,13 @@ def info(data: bytes | PathLike) -> dict[str, Any]:
     except RcodecError:
         cls = None
     if cls is not None:
-        return {"format": cls.format_name, **cls.info(data)}
+        header = cls.info(data)
+        try:
+            quantizer = cls.bitstream_quantizer(data)
+        except RcodecError:  # a damaged slice header past a sound file header: show the rest
+            quantizer = None
+        told = {} if quantizer is None else {cls.quantizer_name: quantizer}
+        return {"format": cls.format_name, **header, **told}
     parsed = containers.unpack(data, model_registry.known_selectors())
     name = "none" if parsed.selector == containers.NO_FILTER else model_registry.find(
         parsed.selector).name

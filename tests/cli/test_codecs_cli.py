@@ -42,6 +42,8 @@ def test_encode_decode_info(name: str, images: Path, tmp_path: Path,
     assert main(["info", str(packed), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["payload"]["format"] == cls.format_name and info["payload"]["width"] == 144
+    if name in ("bpg", "jpeg"):  # the codecs whose files say the quantizer they were coded at
+        assert info["payload"][cls.quantizer_name] == int(q)
     for data in (plain, packed):
         out = tmp_path / f"{data.suffix[1:]}.png"
         assert main(["decode", str(data), "-o", str(out)]) == 0
