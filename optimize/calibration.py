@@ -42,8 +42,9 @@ from rcodec.version import __version__
 
 FILE_NAME = "calibration.json"
 
-#: Layout of the calibration file; files of another layout are measured again.
-FORMAT = 2
+#: Layout of the calibration file; files of another layout are measured again. (3: the
+#: U-Nets decode in larger tiles than before, so the windows timed for them changed.)
+FORMAT = 3
 
 
 def calibration_path() -> Path:

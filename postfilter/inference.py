@@ -28,7 +28,8 @@ from rcodec.postfilter.registry import ModelEntry
 from rcodec.postfilter.weights import load_weights
 
 #: Tile size (output pixels per side) used by `apply_filter`, i.e. by every decode and by the
-#: sweep, so that the sweep measures exactly the pixels the decoder outputs.
+#: sweep, so that the sweep measures exactly the pixels the decoder outputs (networks whose
+#: tiles are exact may prefer larger ones: `decode_tile`).
 DEFAULT_TILE = 512
 
 #: Memory budget for activations when `restore` picks the tiling itself (bytes).
@@ -251,13 +252,19 @@ def effective_precision(entry: ModelEntry) -> Precision:
 
 def decode_tile(model: nn.Module, max_memory: int | None = None,
                 precision: Precision = "fp32") -> int:
-    """The tile side decoding uses: DEFAULT_TILE, or a smaller one when its haloed window
-    would not fit in `max_memory` bytes of activations. (A smaller tile gives the same
-    output up to float rounding, so uint8 pixels can differ only where a value sits within
-    that rounding of a .5 tie.)"""
+    """The tile side decoding uses: DEFAULT_TILE, or the model's larger `preferred_tile` as
+    far as DEFAULT_MAX_MEMORY allows, or a smaller one when its haloed window would not fit
+    in `max_memory` bytes of activations. (A smaller tile gives the same output up to float
+    rounding, so uint8 pixels can differ only where a value sits within that rounding of a
+    .5 tie; networks with a preferred tile give exactly the same pixels at any tile.)"""
+    tile = DEFAULT_TILE
+    preferred = int(getattr(model, "preferred_tile", DEFAULT_TILE))
+    if preferred > DEFAULT_TILE:
+        tile = max(DEFAULT_TILE, min(preferred,
+                                     choose_tile(model, DEFAULT_MAX_MEMORY, precision)))
     if max_memory is None:
-        return DEFAULT_TILE
-    return min(DEFAULT_TILE, choose_tile(model, max_memory, precision))
+        return tile
+    return min(tile, choose_tile(model, max_memory, precision))
 
 
 def apply_filter(entry: ModelEntry, decoded: np.ndarray, payload: bytes, *,
@@ -267,8 +274,8 @@ def apply_filter(entry: ModelEntry, decoded: np.ndarray, payload: bytes, *,
     Networks registered with channels "rgb" take HxWx3 RGB only (gray or RGBA input raises
     RcodecError: callers convert first). Networks with channels "y" (one luma plane) take a
     gray HxW (or HxWx1) image, which they filter directly, or HxWx3 RGB, whose JFIF luma
-    they filter (see `filter_luma`). Tiled with DEFAULT_TILE (unless `max_memory` needs
-    smaller tiles), so the output depends only on the image and the weights. `payload` (the
+    they filter (see `filter_luma`). Tiled with `decode_tile`'s side (smaller where
+    `max_memory` needs it), so the output depends only on the image and the weights. `payload` (the
     codec bitstream) gives quantizer-conditioned networks the quantizer it was coded at
     (read back from its headers) and DCT-domain ones their coefficients.
     """

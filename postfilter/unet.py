@@ -42,6 +42,10 @@ class UNetSelu(nn.Module):
     #: Bumped whenever the same weights give other output pixels (2: Downsample), so that
     #: no sweep cache serves a measurement of the older output.
     revision = 2
+    #: Output tile side for decoding (memory permitting; inference.decode_tile). The
+    #: receptive-radius bound (146 pixels for the shipped widths) makes 512-pixel tiles
+    #: compute 2.5x the image; tiles change no pixel of this net, so larger ones are free.
+    preferred_tile = 1024
 
     def __init__(self, widths: Sequence[int] = (32, 64, 128, 192),
                  blocks: Sequence[int] = (1, 2, 2, 4), conditioned: bool = False,

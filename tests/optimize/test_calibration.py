@@ -16,6 +16,7 @@ from rcodec.optimize import calibration as cal
 from rcodec.optimize.sweep import NO_FILTER, CodecSpec, FilterSpec, SweepRequest, run_sweep
 from rcodec.postfilter import registry
 from rcodec.postfilter.inference import DEFAULT_TILE, decode_tile, load_model
+from rcodec.postfilter.models import build
 from rcodec.units import parse_bytes, parse_seconds
 
 SMALL = np.asarray(Image.open(sample_paths()[0]).convert("RGB"))[:96, :128]
@@ -207,9 +208,18 @@ def test_calibrate_command_writes_json(cal_file: Path, capsys: pytest.CaptureFix
 
 def test_max_memory_shrinks_tiles_only_when_needed(shipped: registry.ModelEntry) -> None:
     model = load_model(shipped)
-    assert decode_tile(model) == DEFAULT_TILE
-    assert decode_tile(model, 2**40) == DEFAULT_TILE
+    full = decode_tile(model)
+    assert full >= DEFAULT_TILE
+    assert decode_tile(model, 2**40) == full
     assert decode_tile(model, 20 * 2**20) < DEFAULT_TILE
+
+
+def test_a_unet_decodes_in_its_larger_tiles_as_memory_allows() -> None:
+    unet, edsr = build("UQ"), build("M")
+    assert decode_tile(unet, precision="bf16") == unet.preferred_tile > DEFAULT_TILE
+    # In fp32 the default memory budget holds a smaller window, but never below the default.
+    assert DEFAULT_TILE <= decode_tile(unet, precision="fp32") <= unet.preferred_tile
+    assert decode_tile(edsr, precision="bf16") == DEFAULT_TILE
 
 
 def test_decode_with_a_small_memory_budget_gives_the_same_image(
