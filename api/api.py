@@ -391,7 +391,7 @@ def train(**config: Any) -> Path:
     return run(TrainConfig(**config))
 
 
-def jpeg_table(images: Images, *, qualities: Sequence[int] = (10, 20),
+def jpeg_table(images: Images, *, qualities: Sequence[int] = (10, 20, 30, 40, 50),
                runs: Sequence[PathLike] = (), limit: int | None = None,
                out: PathLike | None = None) -> tuple[dict[str, Any], str]:
     """The JPEG artifact-removal comparison (luma of one-component JPEGs; PSNR / SSIM /

@@ -52,7 +52,7 @@ COMMANDS = [
                 challenge_commands.add_challenge_arguments, challenge_commands.run_challenge),
     CommandSpec("rd", "rate-distortion curves: fixed quantizer, plan, plan + post-filter",
                 challenge_commands.add_rd_arguments, challenge_commands.run_rd),
-    CommandSpec("jpeg-table", "the JPEG artifact-removal comparison table (Y, quality 10/20)",
+    CommandSpec("jpeg-table", "the JPEG artifact-removal comparison table (Y, qualities 10-50)",
                 model_commands.add_jpeg_table_arguments, model_commands.run_jpeg_table),
     CommandSpec("train", "train a post-filter network on pairs made with our codec",
                 train_command.add_train_arguments, train_command.run_train),

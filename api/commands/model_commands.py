@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rcodec import api
 from rcodec.commands.common import codec_list, print_json
-from rcodec.units import count_argument
+from rcodec.units import count_argument, quantizers_argument
 
 
 def add_models_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,7 +71,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
 def add_jpeg_table_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", type=Path, help="validation folder (bsds500 val)")
-    parser.add_argument("--qualities", default="10,20")
+    parser.add_argument("--qualities", type=quantizers_argument, default=[10, 20, 30, 40, 50],
+                        help="JPEG qualities of the rows: 10,20,30,40,50 (default) or 10:50:10")
     parser.add_argument("--runs", type=Path, nargs="*", default=[],
                         help="training run folders to include besides the registered networks")
     parser.add_argument("--limit", type=count_argument, help="first N images only")
@@ -80,8 +81,7 @@ def add_jpeg_table_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_jpeg_table(args: argparse.Namespace) -> int:
-    qualities = [int(q) for q in args.qualities.split(",")]
-    _, text = api.jpeg_table(args.images, qualities=qualities, runs=args.runs,
+    _, text = api.jpeg_table(args.images, qualities=args.qualities, runs=args.runs,
                              limit=args.limit, out=args.output)
     print(text)
     return 0

@@ -79,3 +79,10 @@ def test_a_quality_conditioned_net_is_told_each_quality(val: Path) -> None:
             scores[told] = float(np.mean(psnrs))
         assert scores[20] != scores[40]
         assert row["psnr"] == pytest.approx(scores[quality], abs=1e-9)
+
+
+def test_bad_qualities_are_a_usage_error(val: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["jpeg-table", str(val), "--qualities", "ten"])
+    assert exit_info.value.code != 0
+    assert "ten" in capsys.readouterr().err
