@@ -2,9 +2,9 @@
 # The training runs behind the shipped JPEG post-filters (issue 5), as they were run on the
 # 2-core CPU machine: two queues side by side, one thread each, bf16, each run stopped by its
 # wall-time budget. Every command resumes its run when re-run (with a larger budget it
-# trains on). Usage: scripts/train-jpeg-networks.sh a|b|a2|b2|a3|b3|a4|a5|b5|b6|b7 [TRAIN_DIR] [VAL_DIR] [RUNS_DIR]
+# trains on). Usage: scripts/train-jpeg-networks.sh a|b|a2|b2|a3|b3|a4|a5|b5|b6|b7|uqy [TRAIN_DIR] [VAL_DIR] [RUNS_DIR]
 set -euo pipefail
-queue=${1:?queue a, b, a2, b2, a3, b3, a4, a5, b5, b6 or b7}
+queue=${1:?queue a, b, a2, b2, a3, b3, a4, a5, b5, b6, b7 or uqy}
 data=${2:-/tmp/bsds_train}            # bsds500 train+test
 val=${3:-../shared/data/bsds500/val}
 runs=${4:-runs}
@@ -84,5 +84,10 @@ case $queue in
   b7)
     train jpeg_l8_q20 l8 20 22 --lr-halve-every 1000 --threads 2
     ;;
-  *) echo "queue a, b, a2, b2, a3, b3, a4, a5, b5, b6 or b7" >&2; exit 2 ;;
+  # Session 7: one U-Net for qualities 10-60, told the quality (arch UQY), in the background
+  # on one thread over several sessions; re-run to resume (the budget is per invocation).
+  uqy)
+    train jpeg_uqy_10-60 UQY 10:60:5 600 --val-every 1000 --lr 5e-4 --lr-halve-every 6000
+    ;;
+  *) echo "queue a, b, a2, b2, a3, b3, a4, a5, b5, b6, b7 or uqy" >&2; exit 2 ;;
 esac
