@@ -38,7 +38,9 @@ from rcodec.postfilter.models import (
     parameter_count,
     receptive_radius,
 )
+from rcodec.postfilter.registry import find as find_model
 from rcodec.postfilter.weights import (
+    load_weights,
     parse_safetensors,
     read_metadata,
     save_weights,
@@ -109,6 +111,9 @@ class TrainConfig:
     progress: bool = True
     #: Stop (validate, checkpoint, report) after this many seconds of wall time; resumable.
     time_limit: float | None = None
+    #: Start from these weights instead of a random init (fine-tuning): a registered
+    #: network's name (its weights verified) or a .safetensors file; part of the identity.
+    init_weights: str | None = None
 
     def training_quantizers(self) -> list[int]:
         return sorted(self.quantizers) if self.quantizers else [self.quantizer]
@@ -293,6 +298,34 @@ def load_checkpoint(out_dir: Path, model: nn.Module, optimizer: torch.optim.Opti
     return run
 
 
+def load_initial_weights(model: nn.Module, config: TrainConfig) -> None:
+    """Load the weights a new run starts from into `model`: `init_weights` names a registered
+    network of the run's architecture (weights checked against the registry) or a
+    .safetensors file."""
+    assert config.init_weights is not None
+    source = config.init_weights
+    if Path(source).suffix == ".safetensors":
+        path = Path(source)
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            raise RcodecError(f"{path}: cannot read weights ({error.strerror or error})"
+                              ) from None
+        state = parse_safetensors(data, path)
+    else:
+        entry = find_model(source)
+        if (entry.arch, entry.config) != (config.arch, config.arch_config):
+            raise RcodecError(f"--init {source}: it is arch {entry.arch} {entry.config or ''}"
+                              f", not the run's {config.arch} {config.arch_config or ''}")
+        state = load_weights(entry)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[0]
+        raise RcodecError(f"--init {source}: weights do not fit arch {config.arch} ({first})"
+                          ) from None
+
+
 # --- log --------------------------------------------------------------------------------------
 
 
@@ -394,7 +427,11 @@ def train(config: TrainConfig) -> Path:
     lr_factors = getattr(model, "lr_factors", None)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=betas)
     loss_function = edge_emphasised_loss if config.edge_loss else F.mse_loss
-    run = load_checkpoint(out_dir, model, optimizer, config) or RunState()
+    run = load_checkpoint(out_dir, model, optimizer, config)
+    if run is None:
+        run = RunState()
+        if config.init_weights is not None:
+            load_initial_weights(model, config)
     if config.lr_halve_every is None:
         config = dataclasses.replace(
             config, lr_halve_every=run.lr_halve_every or DEFAULT_LR_HALVE_EVERY)

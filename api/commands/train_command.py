@@ -57,6 +57,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                                           "(<stem>.png/.webp; {q}: the quantizer) instead of "
                                           "running the codec here")
     parser.add_argument("--val-decoded", help="the same for the validation images")
+    parser.add_argument("--init", metavar="NETWORK|FILE.safetensors",
+                        help="start from these weights (fine-tune): a registered network of "
+                             "the same architecture, or a weights file")
     parser.add_argument("--edge-loss", action="store_true",
                         help="add the MSE of horizontal and vertical Sobel derivatives to the "
                              "loss (the L4/L8 papers' edge-emphasised objective)")
@@ -93,6 +96,6 @@ def run_train(args: argparse.Namespace) -> int:
         downscale=args.downscale, checkpoint_every=args.checkpoint_every, threads=args.threads,
         precision=args.precision, edge_loss=args.edge_loss, time_limit=args.time_limit,
         arch_config=args.arch_config, decoded_dir=args.decoded,
-        val_decoded_dir=args.val_decoded)
+        val_decoded_dir=args.val_decoded, init_weights=args.init)
     print(f"best weights: {best}")
     return 0

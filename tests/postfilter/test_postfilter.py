@@ -357,3 +357,35 @@ def test_train_command_takes_architecture_options(tmp_path: Path, capsys,
     bad = tmp_path / "bad"
     assert main([*common, "-o", str(bad), "--arch-config", '{"wings": 2}']) != 0
     assert "bad configuration" in capsys.readouterr().err and not bad.exists()
+
+
+def test_a_run_can_start_from_given_weights(tmp_path: Path) -> None:
+    base = tiny_run(tmp_path, val_images=1)
+    first = train(TrainConfig(**base, out_dir=str(tmp_path / "first"), max_steps=5))
+    # Zero steps from the first run's best weights: the new run's weights are those weights.
+    tuned = tmp_path / "tuned"
+    best = train(TrainConfig(**base, out_dir=str(tuned), max_steps=0,
+                             init_weights=str(first)))
+    started, given = safetensors.torch.load_file(best), safetensors.torch.load_file(first)
+    assert all(torch.equal(started[k], given[k]) for k in given)
+    fresh = train(TrainConfig(**base, out_dir=str(tmp_path / "fresh"), max_steps=0))
+    assert not all(torch.equal(safetensors.torch.load_file(fresh)[k], given[k]) for k in given)
+    # The starting point is part of the run's identity: resuming without it is refused.
+    train(TrainConfig(**base, out_dir=str(tuned), max_steps=2, init_weights=str(first)))
+    with pytest.raises(RcodecError, match="init_weights"):
+        train(TrainConfig(**base, out_dir=str(tuned), max_steps=3))
+
+
+def test_starting_weights_must_fit_the_architecture(tmp_path: Path) -> None:
+    base = tiny_run(tmp_path, val_images=1)
+    wider = train(TrainConfig(**{**base, "arch_config": {"blocks": 1, "maps": 12}},
+                              out_dir=str(tmp_path / "wider"), max_steps=0))
+    with pytest.raises(RcodecError, match="do not fit arch edsr_selu"):
+        train(TrainConfig(**base, out_dir=str(tmp_path / "a"), max_steps=1,
+                          init_weights=str(wider)))
+    with pytest.raises(RcodecError, match="it is arch UQ"):  # a registered net of another arch
+        train(TrainConfig(**base, out_dir=str(tmp_path / "b"), max_steps=1,
+                          init_weights="bpg-uq-30-48"))
+    with pytest.raises(RcodecError, match="unknown post-filter"):
+        train(TrainConfig(**base, out_dir=str(tmp_path / "c"), max_steps=1,
+                          init_weights="no-such-net"))
