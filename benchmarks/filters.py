@@ -1,6 +1,7 @@
 """Gains of the registered post-filters: pooled PSNR and MS-SSIM per QP, unfiltered alongside.
 
   python benchmarks/filters.py IMAGES_DIR [--qps 37,40,43] [--level 8] [--limit N]
+      [--filters all|NAME,NAME]
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=-1)
     parser.add_argument("--cache", type=Path, default=default_cache_root())
     parser.add_argument("--limit", type=int, help="the first N images only")
+    parser.add_argument("--filters", default="all",
+                        help="all registered BPG networks (default) or the named ones")
     args = parser.parse_args()
     images = image_paths(args.images)[:args.limit]
-    table = qp_table(images, args.qps, "all", {"level": args.level}, args.cache, args.jobs)
+    table = qp_table(images, args.qps, args.filters, {"level": args.level}, args.cache, args.jobs)
     print(f"{table['images']} images; pooled PSNR (dB) / mean MS-SSIM")
     for entry in registry.load_registry():
-        if entry.codec == "bpg":
+        if entry.name in table["filters"]:
             print(f"  {entry.name}: {entry.params:,} params, {entry.seconds_per_mpx} s/MP "
                   f"({entry.seconds_per_mpx * 0.393216:.2f} s per 768x512, {entry.precision}), "
                   f"{entry.steps} steps")

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The CPU training runs behind the shipped BPG post-filters, as run on the 2-core machine:
+# one thread, bf16, checkpointed every 250 steps, stopped by a wall-time budget. Re-running a
+# queue resumes its run from runs/ while that folder exists; a fresh machine has no runs/, so
+# the next round of a network starts with --init from its last shipped weights instead.
+# Usage: scripts/train-bpg-networks.sh uq-ft [MINUTES] [TRAIN_DIR] [VAL_DIR] [RUNS_DIR]
+set -euo pipefail
+queue=${1:?queue uq-ft}
+minutes=${2:-100}
+data=${3:-/tmp/bsds_train}            # bsds500 train+test
+val=${4:-../shared/data/bsds500/val}
+runs=${5:-runs}
+
+train() {  # NAME ARCH QPS [extra options]
+  local name=$1 arch=$2 qps=$3
+  shift 3
+  rcodec train --arch "$arch" --codec bpg --qp "$qps" --data "$data" --val "$val" \
+    -o "$runs/$name" --precision bf16 --threads 1 --val-every 500 --checkpoint-every 250 \
+    --patience 0 --crop 96 --batch-size 16 --time-limit "${minutes}min" "$@"
+}
+
+case $queue in
+  # Session 8: bpg-uq-30-48 (14,000 steps on pairs coded before the psnr tune became BPG's
+  # default) fine-tuned on psnr-tune pairs at QP 30, 33, ..., 51, the whole range plans use.
+  uq-ft)
+    train bpg_uq_ft UQ 30:51:3 --init bpg-uq-30-48 --lr 2.5e-4 --lr-halve-every 2500
+    ;;
+  *) echo "queue uq-ft" >&2; exit 2 ;;
+esac
