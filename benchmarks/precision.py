@@ -1,6 +1,7 @@
 """bf16 autocast against fp32 for each registered network: pooled PSNR and speed.
 
   python benchmarks/precision.py IMAGES_DIR [--qp 40] [--limit 30] [--codec bpg,jpeg]
+      [--networks NAME,NAME]
 
 BPG networks are measured at --qp, JPEG ones at the middle of their quality range, each
 through the decoder's own path (apply_filter: tiles, luma conversion, DCT input). bf16 is
@@ -51,6 +52,8 @@ def main() -> None:
     parser.add_argument("--qp", type=int, default=40)
     parser.add_argument("--limit", type=int, default=30, help="first N images")
     parser.add_argument("--codec", default="bpg,jpeg")
+    parser.add_argument("--networks", help="only these registered networks (default: all "
+                                           "of the codecs)")
     args = parser.parse_args()
     paths = list_images(args.images)[: args.limit]
     coded = functools.cache(lambda codec, q: coded_set(paths, codec, q))
@@ -59,7 +62,8 @@ def main() -> None:
     print(f"{'network':<24} {'q':>3} {'codec':>8} {'precision':<9} {'PSNR':>8} {'vs fp32':>8} "
           f"{'s/MP':>7}")
     for entry in registry.load_registry():
-        if entry.codec not in codecs:
+        if entry.codec not in codecs or (args.networks
+                                         and entry.name not in args.networks.split(",")):
             continue
         quantizer = args.qp if entry.codec == "bpg" else sum(entry.quantizer_range) // 2
         triples = coded(entry.codec, quantizer)
