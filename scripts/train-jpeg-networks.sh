@@ -2,9 +2,9 @@
 # The training runs behind the shipped JPEG post-filters (issue 5), as they were run on the
 # 2-core CPU machine: two queues side by side, one thread each, bf16, each run stopped by its
 # wall-time budget. Every command resumes its run when re-run (with a larger budget it
-# trains on). Usage: scripts/train-jpeg-networks.sh a|b|a2|b2|a3|b3|a4|a5|b5|b6|b7|uqy [TRAIN_DIR] [VAL_DIR] [RUNS_DIR]
+# trains on). Usage: scripts/train-jpeg-networks.sh a|b|a2|b2|a3|b3|a4|a5|b5|b6|b7|uqy|uqy-ft [TRAIN_DIR] [VAL_DIR] [RUNS_DIR]
 set -euo pipefail
-queue=${1:?queue a, b, a2, b2, a3, b3, a4, a5, b5, b6, b7 or uqy}
+queue=${1:?queue a, b, a2, b2, a3, b3, a4, a5, b5, b6, b7, uqy or uqy-ft}
 data=${2:-/tmp/bsds_train}            # bsds500 train+test
 val=${3:-../shared/data/bsds500/val}
 runs=${4:-runs}
@@ -89,5 +89,12 @@ case $queue in
   uqy)
     train jpeg_uqy_10-60 UQY 10:60:5 600 --val-every 1000 --lr 5e-4 --lr-halve-every 6000
     ;;
-  *) echo "queue a, b, a2, b2, a3, b3, a4, a5, b5, b6, b7 or uqy" >&2; exit 2 ;;
+  # Session 8: the session-7 run was lost with its machine; uqy ran again from scratch (75 +
+  # 26 minutes, 11,139 steps) and ships as jpeg-uqy-10-60. Its next rounds start from the
+  # shipped weights (a fresh machine has no runs/), at the rate the run had reached.
+  uqy-ft)
+    train jpeg_uqy_ft UQY 10:60:5 600 --val-every 1000 --init jpeg-uqy-10-60 --lr 2.5e-4 \
+      --lr-halve-every 6000
+    ;;
+  *) echo "queue a, b, a2, b2, a3, b3, a4, a5, b5, b6, b7, uqy or uqy-ft" >&2; exit 2 ;;
 esac
