@@ -25,6 +25,7 @@ from torch import nn
 from tqdm import tqdm
 
 from rcodec import metrics
+from rcodec.codec.images import read_bytes
 from rcodec.errors import RcodecError
 from rcodec.fileio import atomic_write_bytes, atomic_write_text
 from rcodec.postfilter.data import pair_source
@@ -305,13 +306,7 @@ def load_initial_weights(model: nn.Module, config: TrainConfig) -> None:
     assert config.init_weights is not None
     source = config.init_weights
     if Path(source).suffix == ".safetensors":
-        path = Path(source)
-        try:
-            data = path.read_bytes()
-        except OSError as error:
-            raise RcodecError(f"{path}: cannot read weights ({error.strerror or error})"
-                              ) from None
-        state = parse_safetensors(data, path)
+        state = parse_safetensors(read_bytes(source), source)
     else:
         entry = find_model(source)
         if (entry.arch, entry.config) != (config.arch, config.arch_config):

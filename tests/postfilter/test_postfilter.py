@@ -389,3 +389,6 @@ def test_starting_weights_must_fit_the_architecture(tmp_path: Path) -> None:
     with pytest.raises(RcodecError, match="unknown post-filter"):
         train(TrainConfig(**base, out_dir=str(tmp_path / "c"), max_steps=1,
                           init_weights="no-such-net"))
+    with pytest.raises(RcodecError, match="missing.safetensors: cannot read"):
+        train(TrainConfig(**base, out_dir=str(tmp_path / "d"), max_steps=1,
+                          init_weights=str(tmp_path / "missing.safetensors")))
