@@ -71,3 +71,41 @@ def selu_init_(module: nn.Module) -> nn.Module:
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)
     return module
+
+
+@torch.no_grad()
+def load_into_deeper(model: nn.Module, state: dict[str, torch.Tensor]) -> int:
+    """Load `state` into `model`, which may have residual blocks the source network lacks
+    (the same net grown deeper), and return how many blocks are new.
+
+    Every tensor of `state` must fit one of the model's; every model tensor `state` lacks
+    must belong to a ResidualBlock that `state` lacks entirely. Those blocks start as the
+    identity (their last convolution zero, the first one random so that gradients reach
+    both), so the grown net computes exactly what the source did and training starts from
+    the source's quality instead of relearning it. Raises ValueError naming what does not
+    fit.
+    """
+    own = model.state_dict()
+    unexpected = sorted(set(state) - set(own))
+    misshapen = sorted(k for k in set(state) & set(own) if state[k].shape != own[k].shape)
+    if unexpected or misshapen:
+        key = (unexpected or misshapen)[0]
+        what = "has no tensor" if unexpected else f"has shape {tuple(own[key].shape)} for"
+        raise ValueError(f"the network {what} {key}"
+                         + ("" if unexpected else f" (given {tuple(state[key].shape)})"))
+    missing = set(own) - set(state)
+    new_blocks = 0
+    for name, block in model.named_modules():
+        keys = {f"{name}.{k}" for k in block.state_dict()}
+        if isinstance(block, ResidualBlock) and keys <= missing:
+            last = block.body[-1]
+            last.weight.zero_()
+            if last.bias is not None:
+                last.bias.zero_()
+            missing -= keys
+            new_blocks += 1
+    if missing:
+        raise ValueError(f"the weights lack {sorted(missing)[0]}, which no new residual "
+                         "block holds")
+    model.load_state_dict(state, strict=False)
+    return new_blocks

@@ -30,6 +30,7 @@ from rcodec.errors import RcodecError
 from rcodec.fileio import atomic_write_bytes, atomic_write_text
 from rcodec.postfilter.data import pair_source
 from rcodec.postfilter.inference import restore_array, to_uint8, torch_threads
+from rcodec.postfilter.layers import load_into_deeper
 from rcodec.postfilter.losses import edge_emphasised_loss
 from rcodec.postfilter.models import (
     accepts,
@@ -302,22 +303,23 @@ def load_checkpoint(out_dir: Path, model: nn.Module, optimizer: torch.optim.Opti
 def load_initial_weights(model: nn.Module, config: TrainConfig) -> None:
     """Load the weights a new run starts from into `model`: `init_weights` names a registered
     network of the run's architecture (weights checked against the registry) or a
-    .safetensors file."""
+    .safetensors file. The run's net may be that net grown deeper (more residual blocks via
+    --arch-config): its new blocks then start as the identity (layers.load_into_deeper)."""
     assert config.init_weights is not None
     source = config.init_weights
     if Path(source).suffix == ".safetensors":
         state = parse_safetensors(read_bytes(source), source)
     else:
         entry = find_model(source)
-        if (entry.arch, entry.config) != (config.arch, config.arch_config):
+        if entry.arch != config.arch:
             raise RcodecError(f"--init {source}: it is arch {entry.arch} {entry.config or ''}"
                               f", not the run's {config.arch} {config.arch_config or ''}")
         state = load_weights(entry)
     try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as error:
-        first = str(error).strip().splitlines()[0]
-        raise RcodecError(f"--init {source}: weights do not fit arch {config.arch} ({first})"
+        load_into_deeper(model, state)
+    except ValueError as error:
+        arch = " ".join(filter(None, [config.arch, str(config.arch_config or "")]))
+        raise RcodecError(f"--init {source}: weights do not fit arch {arch} ({error})"
                           ) from None
 
 
@@ -394,8 +396,10 @@ def train(config: TrainConfig) -> Path:
     `checkpoint_every` steps, best.safetensors on each validation improvement, log.csv as it
     goes, and report.json (filtered vs unfiltered PSNR and MS-SSIM on validation) at the end.
     """
-    build(config.arch, **config.arch_config)  # a bad architecture or option fails first
+    probe = build(config.arch, **config.arch_config)  # a bad architecture or option fails first
     out_dir = Path(config.out_dir)
+    if config.init_weights is not None and not (out_dir / CHECKPOINT).is_file():
+        load_initial_weights(probe, config)  # and so does a bad --init, before pairs are made
     out_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
     cache = config.cache_dir

@@ -3,9 +3,9 @@
 # one thread, bf16, checkpointed every 250 steps, stopped by a wall-time budget. Re-running a
 # queue resumes its run from runs/ while that folder exists; a fresh machine has no runs/, so
 # the next round of a network starts with --init from its last shipped weights instead.
-# Usage: scripts/train-bpg-networks.sh uq-ft|uq-ft2 [MINUTES] [TRAIN_DIR] [VAL_DIR] [RUNS_DIR]
+# Usage: scripts/train-bpg-networks.sh uq-ft|uq-ft2|uq-deep [MINUTES] [TRAIN_DIR] [VAL_DIR] [RUNS_DIR]
 set -euo pipefail
-queue=${1:?queue uq-ft or uq-ft2}
+queue=${1:?queue uq-ft, uq-ft2 or uq-deep}
 minutes=${2:-100}
 data=${3:-/tmp/bsds_train}            # bsds500 train+test
 val=${4:-../shared/data/bsds500/val}
@@ -30,5 +30,12 @@ case $queue in
   uq-ft2)
     train bpg_uq_ft2 UQ 30:51:3 --init bpg-uq-30-51 --lr 1e-4 --lr-halve-every 4000
     ;;
-  *) echo "queue uq-ft or uq-ft2" >&2; exit 2 ;;
+  # Session 9: bpg-uq-30-51 grown deeper, blocks 1-2-2-4 -> 2-3-4-8 (its 12 new residual
+  # blocks start as the identity, so the run starts at the shipped net's quality), on crops
+  # of 128 (the same pixels per step as 16 of 96) so that the lower levels see more context.
+  uq-deep)
+    train bpg_uq_deep UQ 30:51:3 --init bpg-uq-30-51 --arch-config '{"blocks": [2, 3, 4, 8]}' \
+      --crop 128 --batch-size 9 --lr 2e-4 --lr-halve-every 2000
+    ;;
+  *) echo "queue uq-ft, uq-ft2 or uq-deep" >&2; exit 2 ;;
 esac

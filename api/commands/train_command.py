@@ -59,7 +59,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-decoded", help="the same for the validation images")
     parser.add_argument("--init", metavar="NETWORK|FILE.safetensors",
                         help="start from these weights (fine-tune): a registered network of "
-                             "the same architecture, or a weights file")
+                             "the same architecture, or a weights file; the run's net may be "
+                             "it grown deeper (more blocks in --arch-config), whose new "
+                             "residual blocks start as the identity")
     parser.add_argument("--edge-loss", action="store_true",
                         help="add the MSE of horizontal and vertical Sobel derivatives to the "
                              "loss (the L4/L8 papers' edge-emphasised objective)")

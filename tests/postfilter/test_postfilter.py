@@ -392,3 +392,7 @@ def test_starting_weights_must_fit_the_architecture(tmp_path: Path) -> None:
     with pytest.raises(RcodecError, match="missing.safetensors: cannot read"):
         train(TrainConfig(**base, out_dir=str(tmp_path / "d"), max_steps=1,
                           init_weights=str(tmp_path / "missing.safetensors")))
+    # Checked before any pair is made: a run whose data would fail still names the --init.
+    with pytest.raises(RcodecError, match="unknown post-filter"):
+        train(TrainConfig(**{**base, "data_dir": str(tmp_path / "no-data")},
+                          out_dir=str(tmp_path / "e"), max_steps=1, init_weights="no-such-net"))

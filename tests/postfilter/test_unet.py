@@ -17,6 +17,7 @@ from rcodec.errors import RcodecError
 from rcodec.postfilter import inference
 from rcodec.postfilter import weights as weights_mod
 from rcodec.postfilter.inference import restore, to_uint8
+from rcodec.postfilter.layers import load_into_deeper
 from rcodec.postfilter.models import build, parameter_count, receptive_radius
 from rcodec.postfilter.pipeline import decode_bytes
 from rcodec.postfilter.registry import ModelEntry
@@ -168,3 +169,28 @@ def test_a_container_tells_the_luma_net_its_quality(tmp_path: Path,
     assert not np.array_equal(out, inference.filter_luma(model, decoded, 512, quantizer=20))
     with pytest.raises(RcodecError, match="10..60"):
         decode_bytes(container.pack(251, jpeg.JpegCodec().encode(image, 80)))
+
+
+def test_a_deeper_net_starts_as_the_net_it_grew_from() -> None:
+    source = perturbed("UQ", **SMALL)
+    deeper = build("UQ", widths=SMALL["widths"], blocks=[2, 1, 3])
+    # One new block at level 0 on each side of the U, two at the lowest level.
+    assert load_into_deeper(deeper, source.state_dict()) == 4
+    x = torch.rand(2, 3, 24, 40)
+    with torch.no_grad():
+        assert torch.equal(deeper(x, 40.0), source(x, 40.0))
+    # The new blocks are not dead: the loss reaches their zeroed last convolution.
+    ((deeper(x, 40.0) - x) ** 2).mean().backward()
+    assert deeper.down_blocks[2][2].body[-1].weight.grad.abs().sum() > 0
+
+
+def test_growing_refuses_weights_of_another_shape() -> None:
+    source = build("UQ", **SMALL).state_dict()
+    with pytest.raises(ValueError, match=r"has shape \(12.*\(given \(8"):
+        load_into_deeper(build("UQ", widths=[12, 12, 16], blocks=[1, 1, 1]), source)
+    with pytest.raises(ValueError, match="has no tensor down_blocks.2.0"):  # shallower
+        load_into_deeper(build("UQ", widths=SMALL["widths"], blocks=[1, 1, 0]),
+                         build("UQ", widths=SMALL["widths"], blocks=[1, 1, 2]).state_dict())
+    del source["tail.weight"]  # lacking more than whole residual blocks
+    with pytest.raises(ValueError, match="lack tail.weight"):
+        load_into_deeper(build("UQ", **SMALL), source)
