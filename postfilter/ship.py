@@ -1,9 +1,11 @@
 """Ship a trained run as a registered network (a maintainer's tool, not part of the CLI).
 
   python -m rcodec.postfilter.ship RUN_DIR --name bpg-m-qp40 --selector 2 --range 34:46 \\
-      --description "..." [--default] [--precision bf16]
+      --description "..." [--default] [--precision bf16] [--store bf16]
 
-Copies RUN_DIR/best.safetensors to postfilter/weights/<name>.safetensors, and appends the
+Copies RUN_DIR/best.safetensors to postfilter/weights/<name>.safetensors (with --store bf16,
+its parameters rounded to bfloat16: half the bytes, and the very pixels of bf16 inference,
+whose autocast rounds every convolution's weights so anyway), and appends the
 entry (architecture and config from the run's state.json, sha256, parameter count, steps seen,
 seconds per megapixel timed here) to the registry. A name or selector byte already in the
 registry is refused: files written with a selector must keep decoding with its network.
@@ -16,6 +18,9 @@ import dataclasses
 import json
 from pathlib import Path
 
+import torch
+from torch import nn
+
 from rcodec.codec import registry as codec_registry
 from rcodec.codec.images import read_bytes
 from rcodec.errors import RcodecError
@@ -23,11 +28,18 @@ from rcodec.fileio import atomic_write_bytes, atomic_write_text
 from rcodec.postfilter.models import build, input_kind, parameter_count
 from rcodec.postfilter.registry import ModelEntry, load_registry
 from rcodec.postfilter.timing import calibration_image, time_filter
-from rcodec.postfilter.weights import parse_safetensors, read_metadata, sha256_hex, weights_dir
+from rcodec.postfilter.weights import (
+    parse_safetensors,
+    read_metadata,
+    sha256_hex,
+    tensors_to_bytes,
+    weights_dir,
+)
 
 
 def ship(run_dir: Path, name: str, selector: int, quantizer_range: tuple[int, int],
-         description: str, default: bool = False, precision: str = "fp32") -> ModelEntry:
+         description: str, default: bool = False, precision: str = "fp32",
+         store: str = "fp32") -> ModelEntry:
     entries = load_registry()
     if any(e.name == name or e.selector == selector for e in entries):
         raise RcodecError(f"name {name!r} or selector {selector} is already registered")
@@ -37,6 +49,8 @@ def ship(run_dir: Path, name: str, selector: int, quantizer_range: tuple[int, in
     data = read_bytes(run_dir / "best.safetensors")
     model = build(config["arch"], **config.get("arch_config", {}))
     model.load_state_dict(parse_safetensors(data, run_dir / "best.safetensors"), strict=True)
+    if store == "bf16":
+        data = parameters_as_bf16(model, read_metadata(data))
     file_name = f"{name}.safetensors"
     atomic_write_bytes(weights_dir() / file_name, data)
     entry = ModelEntry(
@@ -57,6 +71,15 @@ def ship(run_dir: Path, name: str, selector: int, quantizer_range: tuple[int, in
     return entry
 
 
+def parameters_as_bf16(model: nn.Module, metadata: dict[str, str]) -> bytes:
+    """Safetensors bytes of `model` with its parameters in bfloat16 and its buffers (the
+    RGB mean, subtracted outside any convolution) left in float32."""
+    parameters = {name for name, _ in model.named_parameters()}
+    state = {name: tensor.to(torch.bfloat16) if name in parameters else tensor
+             for name, tensor in model.state_dict().items()}
+    return tensors_to_bytes(state, metadata)
+
+
 def _write_registry(entries: list[ModelEntry]) -> None:
     atomic_write_text(weights_dir() / "registry.json",
                       json.dumps([e.to_json() for e in entries], indent=2) + "\n")
@@ -70,11 +93,14 @@ def main() -> None:
     parser.add_argument("--range", required=True, help="quantizer range, e.g. 34:46")
     parser.add_argument("--description", required=True)
     parser.add_argument("--default", action="store_true")
-    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                        help="inference precision (bf16 where the CPU has it natively)")
+    parser.add_argument("--store", choices=["fp32", "bf16"], default="fp32",
+                        help="the weight file's parameter type")
     args = parser.parse_args()
     low, high = (int(part) for part in args.range.split(":"))
     entry = ship(args.run, args.name, args.selector, (low, high), args.description,
-                 args.default, args.precision)
+                 args.default, args.precision, args.store)
     print(json.dumps(entry.to_json(), indent=2))
 
 

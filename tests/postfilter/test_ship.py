@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from test_postfilter import tiny_run
 
 from rcodec.codec import container
@@ -16,6 +17,7 @@ from rcodec.codec.bpg import encode_bpg
 from rcodec.errors import RcodecError
 from rcodec.postfilter import registry, ship, weights
 from rcodec.postfilter.inference import load_model, restore, to_uint8
+from rcodec.postfilter.models import build
 from rcodec.postfilter.pipeline import decode_bytes
 from rcodec.postfilter.train import TrainConfig, train
 from rcodec.postfilter.weights import parse_safetensors, sha256_hex
@@ -66,3 +68,26 @@ def test_ship_round_trip(tmp_path: Path, weights_folder: Path) -> None:
     with pytest.raises(RcodecError, match="already registered"):
         ship.ship(run, "test-net", selector + 1, (38, 42), "again")
     assert [e.name for e in registry.load_registry()].count("test-net") == 1
+
+
+def test_bf16_storage_keeps_the_pixels_of_bf16_inference(tmp_path: Path,
+                                                         weights_folder: Path) -> None:
+    run = tmp_path / "run"
+    best = train(TrainConfig(**tiny_run(tmp_path), out_dir=str(run), max_steps=5))
+    selector = max(e.selector for e in registry.load_registry()) + 1
+    entry = ship.ship(run, "test-net-bf16", selector, (38, 42), "halved", precision="bf16",
+                      store="bf16")
+    stored = (weights_folder / entry.weights).read_bytes()
+    tensors = parse_safetensors(stored, entry.weights)
+    assert tensors["head.weight"].dtype == torch.bfloat16
+    assert tensors["rgb_mean"].dtype == torch.float32  # used outside the convolutions
+    assert len(stored) < 0.6 * len(best.read_bytes())
+    assert entry.sha256 == sha256_hex(stored) and entry.steps == 5
+
+    # bf16 autocast rounds the fp32 weights to these very values: the same pixels.
+    trained = build(entry.arch, **entry.config).eval()
+    trained.load_state_dict(parse_safetensors(best.read_bytes(), best))
+    image = np.random.default_rng(1).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    shipped = restore(load_model(entry), image, precision="bf16")
+    assert np.array_equal(shipped, restore(trained, image, precision="bf16"))
+    assert not np.array_equal(shipped, restore(trained, image))  # fp32 differs: a real test
