@@ -3,9 +3,9 @@
 # one thread, bf16, checkpointed every 250 steps, stopped by a wall-time budget. Re-running a
 # queue resumes its run from runs/ while that folder exists; a fresh machine has no runs/, so
 # the next round of a network starts with --init from its last shipped weights instead.
-# Usage: scripts/train-bpg-networks.sh uq-ft|uq-ft2|uq-deep [MINUTES] [TRAIN_DIR] [VAL_DIR] [RUNS_DIR]
+# Usage: scripts/train-bpg-networks.sh uq-ft|uq-ft2|uq-deep|uq-deep2 [MINUTES] [TRAIN_DIR] [VAL_DIR] [RUNS_DIR]
 set -euo pipefail
-queue=${1:?queue uq-ft, uq-ft2 or uq-deep}
+queue=${1:?queue uq-ft, uq-ft2, uq-deep or uq-deep2}
 minutes=${2:-100}
 data=${3:-/tmp/bsds_train}            # bsds500 train+test
 val=${4:-../shared/data/bsds500/val}
@@ -37,5 +37,11 @@ case $queue in
     train bpg_uq_deep UQ 30:51:3 --init bpg-uq-30-51 --arch-config '{"blocks": [2, 3, 4, 8]}' \
       --crop 128 --batch-size 9 --lr 2e-4 --lr-halve-every 2000
     ;;
-  *) echo "queue uq-ft, uq-ft2 or uq-deep" >&2; exit 2 ;;
+  # It ran 110 minutes (8,021 steps) and ships as bpg-uqd-30-51; the next round goes on from
+  # it at the rate it ended with.
+  uq-deep2)
+    train bpg_uq_deep2 UQ 30:51:3 --init bpg-uqd-30-51 --arch-config '{"blocks": [2, 3, 4, 8]}' \
+      --crop 128 --batch-size 9 --lr 2.5e-5 --lr-halve-every 4000
+    ;;
+  *) echo "queue uq-ft, uq-ft2, uq-deep or uq-deep2" >&2; exit 2 ;;
 esac
