@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -39,7 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: loky's resource tracker, a process of its own, may still warn at exit that a temporary
+#: folder of a failed job's killed workers was already gone, after the one-line error; it
+#: inherits this filter through the environment.
+QUIET_RESOURCE_TRACKER = "ignore:resource_tracker:UserWarning"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    filters = os.environ.get("PYTHONWARNINGS")
+    if QUIET_RESOURCE_TRACKER not in (filters or ""):
+        os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [filters, QUIET_RESOURCE_TRACKER]))
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
