@@ -61,9 +61,9 @@ def main() -> None:
     print(f"{len(paths)} images; pooled PSNR over RGB samples")
     print(f"{'network':<24} {'q':>3} {'codec':>8} {'precision':<9} {'PSNR':>8} {'vs fp32':>8} "
           f"{'s/MP':>7}")
+    networks = set(args.networks.split(",")) if args.networks else None
     for entry in registry.load_registry():
-        if entry.codec not in codecs or (args.networks
-                                         and entry.name not in args.networks.split(",")):
+        if entry.codec not in codecs or (networks and entry.name not in networks):
             continue
         quantizer = args.qp if entry.codec == "bpg" else sum(entry.quantizer_range) // 2
         triples = coded(entry.codec, quantizer)

@@ -96,8 +96,10 @@ def load_into_deeper(model: nn.Module, state: dict[str, torch.Tensor]) -> int:
     missing = set(own) - set(state)
     new_blocks = 0
     for name, block in model.named_modules():
+        if not isinstance(block, ResidualBlock):
+            continue
         keys = {f"{name}.{k}" for k in block.state_dict()}
-        if isinstance(block, ResidualBlock) and keys <= missing:
+        if keys <= missing:
             last = block.body[-1]
             last.weight.zero_()
             if last.bias is not None:

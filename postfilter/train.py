@@ -300,27 +300,31 @@ def load_checkpoint(out_dir: Path, model: nn.Module, optimizer: torch.optim.Opti
     return run
 
 
-def load_initial_weights(model: nn.Module, config: TrainConfig) -> None:
-    """Load the weights a new run starts from into `model`: `init_weights` names a registered
-    network of the run's architecture (weights checked against the registry) or a
-    .safetensors file. The run's net may be that net grown deeper (more residual blocks via
-    --arch-config): its new blocks then start as the identity (layers.load_into_deeper)."""
+def initial_weights(config: TrainConfig) -> dict[str, torch.Tensor]:
+    """The weights a new run starts from: `init_weights` names a registered network of the
+    run's architecture (weights checked against the registry) or a .safetensors file."""
     assert config.init_weights is not None
     source = config.init_weights
     if Path(source).suffix == ".safetensors":
-        state = parse_safetensors(read_bytes(source), source)
-    else:
-        entry = find_model(source)
-        if entry.arch != config.arch:
-            raise RcodecError(f"--init {source}: it is arch {entry.arch} {entry.config or ''}"
-                              f", not the run's {config.arch} {config.arch_config or ''}")
-        state = load_weights(entry)
+        return parse_safetensors(read_bytes(source), source)
+    entry = find_model(source)
+    if entry.arch != config.arch:
+        raise RcodecError(f"--init {source}: it is arch {entry.arch} {entry.config or ''}"
+                          f", not the run's {config.arch} {config.arch_config or ''}")
+    return load_weights(entry)
+
+
+def load_initial_weights(model: nn.Module, state: dict[str, torch.Tensor],
+                         config: TrainConfig) -> None:
+    """Load `initial_weights` into `model`. The run's net may be that net grown deeper (more
+    residual blocks via --arch-config): its new blocks then start as the identity
+    (layers.load_into_deeper)."""
     try:
         load_into_deeper(model, state)
     except ValueError as error:
         arch = " ".join(filter(None, [config.arch, str(config.arch_config or "")]))
-        raise RcodecError(f"--init {source}: weights do not fit arch {arch} ({error})"
-                          ) from None
+        raise RcodecError(f"--init {config.init_weights}: weights do not fit arch {arch} "
+                          f"({error})") from None
 
 
 # --- log --------------------------------------------------------------------------------------
@@ -398,8 +402,10 @@ def train(config: TrainConfig) -> Path:
     """
     probe = build(config.arch, **config.arch_config)  # a bad architecture or option fails first
     out_dir = Path(config.out_dir)
+    initial = None  # read once, and checked before any pair is made
     if config.init_weights is not None and not (out_dir / CHECKPOINT).is_file():
-        load_initial_weights(probe, config)  # and so does a bad --init, before pairs are made
+        initial = initial_weights(config)
+        load_initial_weights(probe, initial, config)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
     cache = config.cache_dir
@@ -429,8 +435,8 @@ def train(config: TrainConfig) -> Path:
     run = load_checkpoint(out_dir, model, optimizer, config)
     if run is None:
         run = RunState()
-        if config.init_weights is not None:
-            load_initial_weights(model, config)
+        if initial is not None:
+            load_initial_weights(model, initial, config)
     if config.lr_halve_every is None:
         config = dataclasses.replace(
             config, lr_halve_every=run.lr_halve_every or DEFAULT_LR_HALVE_EVERY)
