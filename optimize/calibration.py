@@ -30,6 +30,7 @@ from rcodec.errors import RcodecError
 from rcodec.fileio import atomic_write_text
 from rcodec.optimize.cache import default_cache_root
 from rcodec.postfilter import registry
+from rcodec.postfilter.ensemble import view_shapes
 from rcodec.postfilter.inference import available_cores, tile_windows
 from rcodec.postfilter.timing import (
     calibration_image,
@@ -104,14 +105,16 @@ class Calibration:
             if known is None:
                 return False
             timed = {(h, w) for h, w, _ in known["windows"]}
-            shapes = network_shapes(known.get("input", "rgb"), image_shapes)
+            shapes = view_shapes(network_shapes(known.get("input", "rgb"), image_shapes),
+                                 _views(known))
             if not set(main_windows(known["tile"], known["radius"], shapes,
                                     _align(known))) <= timed:
                 return False
         return True
 
     def filter_seconds(self, name: str, sha256: str, height: int, width: int) -> float:
-        """Predicted time of the network on an image: its tile windows, one by one."""
+        """Predicted time of the network on an image: its tile windows, one by one, once
+        per view it averages."""
         if name == "none":
             return 0.0
         known = self._filter(name, sha256)
@@ -122,9 +125,11 @@ class Calibration:
         # Work outside the network (luma conversion, reading DCT coefficients) scales with
         # the image.
         total = float(known.get("extra_seconds_per_mpx", 0.0)) * height * width / 1e6
-        [(height, width)] = network_shapes(known.get("input", "rgb"), [(height, width)])
-        for _, (y0, y1, x0, x1) in tile_windows(height, width, known["tile"], known["radius"],
-                                                _align(known)):
+        [shape] = network_shapes(known.get("input", "rgb"), [(height, width)])
+        windows = [window for h, w in view_shapes([shape], _views(known))
+                   for _, window in tile_windows(h, w, known["tile"], known["radius"],
+                                                 _align(known))]
+        for y0, y1, x0, x1 in windows:
             shape = (y1 - y0, x1 - x0)
             pixels = shape[0] * shape[1]
             if shape in exact:
@@ -243,6 +248,10 @@ def calibrate(filter_names: Sequence[str] | None = None, codecs: Sequence[str] |
 
 def _align(known: dict[str, Any]) -> int:
     return int(known.get("align", 1))  # (absent from records of unstrided networks)
+
+
+def _views(known: dict[str, Any]) -> int:
+    return int(known.get("views", 1))  # (absent from records made before self-ensembles)
 
 
 def ensure_calibration(codec: str, filters: Sequence[tuple[str, str]],

@@ -23,6 +23,7 @@ from torch import nn
 from rcodec.codec import registry as codec_registry
 from rcodec.errors import RcodecError
 from rcodec.postfilter.dct import read_plane
+from rcodec.postfilter.ensemble import self_ensemble
 from rcodec.postfilter.models import build, is_conditioned, receptive_radius
 from rcodec.postfilter.registry import ModelEntry
 from rcodec.postfilter.weights import load_weights
@@ -154,32 +155,40 @@ def run_window(model: nn.Module, window: np.ndarray, device: torch.device,
 
 def restore(model: nn.Module, rgb_uint8: np.ndarray, tile: int | None = None,
             max_memory: int | None = None, *, precision: Precision = "fp32",
-            threads: int | None = None, quantizer: float | None = None) -> np.ndarray:
+            threads: int | None = None, quantizer: float | None = None,
+            views: int = 1) -> np.ndarray:
     """The model's output for an HxWx3 uint8 image: float32 HxWx3 on 0..255, not clamped.
 
     `tile`: output tile side for overlap-save tiling; None lets the memory budget decide
     (whole image when its activations fit in `max_memory` bytes, default DEFAULT_MAX_MEMORY,
     else the largest tile that fits). Either way the result equals whole-image inference up
     to float rounding (<= 1e-4 here). `threads`: intra-op threads (default: available cores).
-    `quantizer`: the image's quantizer, for a model conditioned on it.
+    `quantizer`: the image's quantizer, for a model conditioned on it. `views`: how many
+    flips and transposes of the image the output averages (rcodec.postfilter.ensemble).
     """
     _check_rgb(rgb_uint8)
     return restore_array(model, rgb_uint8, tile, max_memory, precision=precision,
-                         threads=threads, quantizer=quantizer)
+                         threads=threads, quantizer=quantizer, views=views)
 
 
 def restore_array(model: nn.Module, image: np.ndarray, tile: int | None = None,
                   max_memory: int | None = None, *, precision: Precision = "fp32",
-                  threads: int | None = None, quantizer: float | None = None) -> np.ndarray:
+                  threads: int | None = None, quantizer: float | None = None,
+                  views: int = 1) -> np.ndarray:
     """`restore` for any HxWxC input the model takes (C = 1 for luma and DCT-domain
     networks), uint8 or float on the 0..255 scale: float32 HxWxC' on 0..255, not clamped.
 
-    Tiles as `restore` does, with windows aligned to the model's `alignment()`.
+    Tiles as `restore` does, with windows aligned to the model's `alignment()`; averages
+    `views` views of the image as `restore` does.
     """
     if image.ndim != 3 or image.shape[0] < 1 or image.shape[1] < 1:
         raise RcodecError(f"post-filter input must be HxWxC, got shape {image.shape}")
     if precision not in ("fp32", "bf16"):
         raise RcodecError(f"precision must be fp32 or bf16, got {precision!r}")
+    if views != 1:
+        return self_ensemble(lambda view: restore_array(
+            model, view, tile, max_memory, precision=precision, threads=threads,
+            quantizer=quantizer), image, views)
     height, width = image.shape[:2]
     if tile is None:
         budget = DEFAULT_MAX_MEMORY if max_memory is None else max_memory
@@ -291,7 +300,7 @@ def apply_filter(entry: ModelEntry, decoded: np.ndarray, payload: bytes, *,
     tile = decode_tile(model, max_memory, precision)
     quantizer = bitstream_quantizer(entry, payload) if is_conditioned(model) else None
     return to_uint8(restore(model, decoded, tile=tile, threads=threads, precision=precision,
-                            quantizer=quantizer))
+                            quantizer=quantizer, views=entry.ensemble))
 
 
 def bitstream_quantizer(entry: ModelEntry, payload: bytes) -> int:
@@ -359,7 +368,7 @@ def replace_luma(image: np.ndarray, luma: np.ndarray) -> np.ndarray:
 
 def filter_luma(model: nn.Module, image: np.ndarray, tile: int | None = None, *,
                 precision: Precision = "fp32", threads: int | None = None,
-                quantizer: float | None = None) -> np.ndarray:
+                quantizer: float | None = None, views: int = 1) -> np.ndarray:
     """A one-channel (Y) network on a uint8 image: gray (HxW or HxWx1) is filtered as it is;
     HxWx3 RGB is converted to JFIF YCbCr in float, its Y filtered, and converted back. Returns
     uint8 of the input's shape. (Y networks are trained on the luma of MATLAB's rgb2ycbcr,
@@ -371,7 +380,7 @@ def filter_luma(model: nn.Module, image: np.ndarray, tile: int | None = None, *,
     else:
         plane = jfif_luma(image)
     luma = restore_array(model, plane, tile, precision=precision, threads=threads,
-                         quantizer=quantizer)[..., 0]
+                         quantizer=quantizer, views=views)[..., 0]
     return replace_luma(image, luma)
 
 
@@ -387,10 +396,13 @@ def _apply_luma_filter(entry: ModelEntry, decoded: np.ndarray, payload: bytes, *
     precision = effective_precision(entry)
     tile = decode_tile(model, max_memory, precision)
     if kind == "dct":
+        if entry.ensemble != 1:  # a coefficient plane has no flipped views
+            raise RcodecError(f"post-filter {entry.name!r}: a DCT-domain network averages "
+                              f"no views (ensemble {entry.ensemble})")
         return decode_dct(model, payload, decoded, tile, precision=precision, threads=threads)
     quantizer = bitstream_quantizer(entry, payload) if is_conditioned(model) else None
     return filter_luma(model, decoded, tile, precision=precision, threads=threads,
-                       quantizer=quantizer)
+                       quantizer=quantizer, views=entry.ensemble)
 
 
 def decode_dct(model: nn.Module, payload: bytes, decoded: np.ndarray, tile: int | None = None,

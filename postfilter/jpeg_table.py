@@ -55,6 +55,8 @@ class Network:
     steps: int = 0
     #: Inference precision (a registered network's, on this machine).
     precision: str = "fp32"
+    #: Views of each image its output averages (a registered network's `ensemble`).
+    views: int = 1
 
     @property
     def kind(self) -> str:
@@ -63,7 +65,7 @@ class Network:
 
 def registered_networks() -> list[Network]:
     return [Network(e.name, e.arch, load_model(e), e.quantizer_range, e.steps,
-                    effective_precision(e))
+                    effective_precision(e), e.ensemble)
             for e in registry.load_registry() if e.codec == "jpeg"]
 
 
@@ -90,9 +92,11 @@ def _outputs(net: Network, files: list[bytes], decoded: list[np.ndarray],
         return [decode_dct(net.model, f, d, precision=precision)
                 for f, d in zip(files, decoded, strict=True)]
     if net.kind == "y":
-        return [to_uint8(filter_luma(net.model, d, precision=precision, quantizer=told))
+        return [to_uint8(filter_luma(net.model, d, precision=precision, quantizer=told,
+                                     views=net.views))
                 for d in decoded]
-    return [to_uint8(restore(net.model, d, precision=precision, quantizer=told))
+    return [to_uint8(restore(net.model, d, precision=precision, quantizer=told,
+                             views=net.views))
             for d in decoded]
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rcodec.errors import RcodecError
+from rcodec.postfilter.ensemble import VIEW_COUNTS
 
 _REGISTRY_FILE = "registry.json"
 
@@ -40,6 +41,10 @@ class ModelEntry:
     #: Inference precision: "bf16" only where measured within 0.01 dB of fp32
     #: (benchmarks/precision.py); used where the CPU computes bf16 natively.
     precision: str = "fp32"
+    #: Flips and transposes of the image whose outputs are averaged (1, 2, 4 or 8; see
+    #: rcodec.postfilter.ensemble): a network registered again with more views is another
+    #: entry, with its own selector, sharing the weights file.
+    ensemble: int = 1
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -64,6 +69,10 @@ def load_registry() -> list[ModelEntry]:
     for item in json.loads(path.read_text()):
         item["quantizer_range"] = tuple(item["quantizer_range"])
         entries.append(ModelEntry(**item))
+    for entry in entries:
+        if entry.ensemble not in VIEW_COUNTS:
+            raise RcodecError(f"model registry: {entry.name!r} averages {entry.ensemble!r} "
+                              "views (1, 2, 4 or 8)")
     selectors = [entry.selector for entry in entries]
     if len(set(selectors)) != len(selectors) or 0 in selectors:
         raise RcodecError("model registry reuses a selector byte or uses 0")

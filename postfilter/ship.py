@@ -2,6 +2,8 @@
 
   python -m rcodec.postfilter.ship RUN_DIR --name bpg-m-qp40 --selector 2 --range 34:46 \\
       --description "..." [--default] [--precision bf16] [--store bf16]
+  python -m rcodec.postfilter.ship --ensemble-of bpg-m-qp40 --views 4 --name bpg-m-qp40-x4 \\
+      --selector 3 --description "..." [--default]
 
 Copies RUN_DIR/best.safetensors to postfilter/weights/<name>.safetensors (with --store bf16,
 its parameters rounded to bfloat16: half the bytes, and the very pixels of bf16 inference,
@@ -9,6 +11,10 @@ whose autocast rounds every convolution's weights so anyway), and appends the
 entry (architecture and config from the run's state.json, sha256, parameter count, steps seen,
 seconds per megapixel timed here) to the registry. A name or selector byte already in the
 registry is refused: files written with a selector must keep decoding with its network.
+
+`--ensemble-of` registers a shipped network again, averaging several flips and transposes of
+each image (rcodec.postfilter.ensemble): a new name and selector, the same weights file, its
+own timing.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from rcodec.codec import registry as codec_registry
 from rcodec.codec.images import read_bytes
 from rcodec.errors import RcodecError
 from rcodec.fileio import atomic_write_bytes, atomic_write_text
+from rcodec.postfilter.ensemble import VIEW_COUNTS, check_views
 from rcodec.postfilter.models import build, input_kind, parameter_count
 from rcodec.postfilter.registry import ModelEntry, load_registry
 from rcodec.postfilter.timing import calibration_image, time_filter
@@ -40,11 +47,7 @@ from rcodec.postfilter.weights import (
 def ship(run_dir: Path, name: str, selector: int, quantizer_range: tuple[int, int],
          description: str, default: bool = False, precision: str = "fp32",
          store: str = "fp32") -> ModelEntry:
-    entries = load_registry()
-    if any(e.name == name or e.selector == selector for e in entries):
-        raise RcodecError(f"name {name!r} or selector {selector} is already registered")
-    if not 1 <= selector <= 255:
-        raise RcodecError(f"selector must be 1..255, got {selector}")
+    entries = _unused(name, selector)
     config = json.loads(read_bytes(run_dir / "state.json"))["config"]
     data = read_bytes(run_dir / "best.safetensors")
     model = build(config["arch"], **config.get("arch_config", {}))
@@ -62,9 +65,41 @@ def ship(run_dir: Path, name: str, selector: int, quantizer_range: tuple[int, in
         channels="rgb" if input_kind(config["arch"]) == "rgb" else "y",
         default=default, steps=int(read_metadata(data).get("step", 0)),
         precision=precision)
+    return _register_timed(entries, entry)
+
+
+def ship_views(base: str, name: str, selector: int, views: int, description: str,
+               default: bool = False) -> ModelEntry:
+    """Register the shipped network `base` again, averaging `views` views of each image."""
+    entries = _unused(name, selector)
+    source = next((e for e in entries if e.name == base), None)
+    if source is None:
+        raise RcodecError(f"no shipped network named {base!r}")
+    check_views(views)
+    if views == source.ensemble:
+        raise RcodecError(f"{base!r} already averages {views} views")
+    entry = dataclasses.replace(source, name=name, selector=selector, ensemble=views,
+                                description=description, default=default,
+                                seconds_per_mpx=None)
+    return _register_timed(entries, entry)
+
+
+def _unused(name: str, selector: int) -> list[ModelEntry]:
+    """The registry's entries, after checking that neither `name` nor `selector` is given."""
+    entries = load_registry()
+    if any(e.name == name or e.selector == selector for e in entries):
+        raise RcodecError(f"name {name!r} or selector {selector} is already registered")
+    if not 1 <= selector <= 255:
+        raise RcodecError(f"selector must be 1..255, got {selector}")
+    return entries
+
+
+def _register_timed(entries: list[ModelEntry], entry: ModelEntry) -> ModelEntry:
+    """Append `entry` to the registry, then time it here (on the bundled calibration photo, at
+    the middle of its quantizer range) and record its seconds per megapixel."""
     _write_registry([*entries, entry])
     codec = codec_registry.make_codec(entry.codec)
-    payload = codec.encode(calibration_image(), sum(quantizer_range) // 2)
+    payload = codec.encode(calibration_image(), sum(entry.quantizer_range) // 2)
     timed = time_filter(entry, codec.decode(payload), repeats=5, payload=payload)
     entry = dataclasses.replace(entry, seconds_per_mpx=round(timed["seconds_per_mpx"], 3))
     _write_registry([*entries, entry])
@@ -87,10 +122,13 @@ def _write_registry(entries: list[ModelEntry]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path)
+    parser.add_argument("run", type=Path, nargs="?", help="a training run's folder")
+    parser.add_argument("--ensemble-of", metavar="NAME",
+                        help="register this shipped network again, averaging --views views")
+    parser.add_argument("--views", type=int, choices=VIEW_COUNTS, default=1)
     parser.add_argument("--name", required=True)
     parser.add_argument("--selector", type=int, required=True)
-    parser.add_argument("--range", required=True, help="quantizer range, e.g. 34:46")
+    parser.add_argument("--range", help="quantizer range of a run, e.g. 34:46")
     parser.add_argument("--description", required=True)
     parser.add_argument("--default", action="store_true")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
@@ -98,6 +136,15 @@ def main() -> None:
     parser.add_argument("--store", choices=["fp32", "bf16"], default="fp32",
                         help="the weight file's parameter type")
     args = parser.parse_args()
+    if (args.run is None) == (args.ensemble_of is None):
+        parser.error("give a run folder or --ensemble-of NAME")
+    if args.ensemble_of is not None:
+        entry = ship_views(args.ensemble_of, args.name, args.selector, args.views,
+                           args.description, args.default)
+        print(json.dumps(entry.to_json(), indent=2))
+        return
+    if args.range is None:
+        parser.error("a run needs --range")
     low, high = (int(part) for part in args.range.split(":"))
     entry = ship(args.run, args.name, args.selector, (low, high), args.description,
                  args.default, args.precision, args.store)

@@ -16,6 +16,7 @@ import torch
 from rcodec.codec.images import read_rgb
 from rcodec.codec.samples import sample_paths
 from rcodec.postfilter.dct import read_plane
+from rcodec.postfilter.ensemble import view_shapes
 from rcodec.postfilter.inference import (
     alignment,
     decode_tile,
@@ -88,7 +89,9 @@ def time_filter(entry: Any, decoded: np.ndarray, repeats: int,
 
     `decoded` is an RGB decode and `payload` its bitstream; a luma network is timed on the
     decode's luma, plus the conversions around it, a DCT-domain one plus reading `payload`'s
-    coefficients (which must then be a JPEG)."""
+    coefficients (which must then be a JPEG). A network averaging several views runs once
+    per view, a transposed view on its transposed windows: "seconds_per_mpx" counts them
+    all."""
     model = load_model(entry)
     precision = effective_precision(entry)
     tile, radius = decode_tile(model, None, precision), receptive_radius(model)
@@ -100,7 +103,8 @@ def time_filter(entry: Any, decoded: np.ndarray, repeats: int,
     if known is not None and known.get("precision") == precision:
         timed = {(h, w): seconds for h, w, seconds in known["windows"]}
     wanted = {(side, side) for side in (*WINDOW_SIDES, full) if side <= full}
-    wanted |= set(main_windows(tile, radius, network_shapes(kind, image_shapes), align))
+    shapes = view_shapes(network_shapes(kind, image_shapes), entry.ensemble)
+    wanted |= set(main_windows(tile, radius, shapes, align))
     plane = decoded if kind == "rgb" else jfif_luma(decoded)
     height, width = plane.shape[:2]
     canvas = np.pad(plane, ((0, max(0, full - height)), (0, max(0, full - width)), (0, 0)),
@@ -117,8 +121,9 @@ def time_filter(entry: Any, decoded: np.ndarray, repeats: int,
                  / (decoded.shape[0] * decoded.shape[1]) * 1e6)
     return {"sha256": entry.sha256, "tile": tile, "radius": radius, "precision": precision,
             "align": align, "input": kind, "extra_seconds_per_mpx": extra,
+            "views": entry.ensemble,
             "windows": [[h, w, seconds] for (h, w), seconds in sorted(timed.items())],
-            "seconds_per_mpx": timed[full, full] / (tile * tile) * 1e6}
+            "seconds_per_mpx": entry.ensemble * timed[full, full] / (tile * tile) * 1e6}
 
 
 def _luma_round_trip(decoded: np.ndarray, payload: bytes, kind: str) -> None:

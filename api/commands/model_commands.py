@@ -34,9 +34,10 @@ def run_models(args: argparse.Namespace) -> int:
         where = "here" if measured[e.name] else "as shipped"
         speed = f"{rate:.2f} s/MP ({where})" if rate else "not timed"
         default = "  default" if e.default else ""
+        views = f"  {e.ensemble} views" if e.ensemble > 1 else ""
         span = f"{e.quantizer_range[0]}-{e.quantizer_range[1]}"
         print(f"{e.selector:>3}  {e.name:<{name_width}}  {e.codec:<5} {e.arch:<{arch_width}} "
-              f"{e.params:>9,} params  {span:<5}  {speed}{default}")
+              f"{e.params:>9,} params  {span:<5}  {speed}{views}{default}")
     return 0
 
 

@@ -67,8 +67,9 @@ def test_pack_writes_the_layout_within_the_cap(submission: Path, images: Path) -
     used = {row[2] for row in report["plan"]["rows"]} - {"none"}
     assert {entry["name"] for entry in shipped} == used == set(report["decoder"]["networks"])
     weights = decoder / "lib/rcodec/postfilter/weights"
-    assert sorted(p.name for p in weights.glob("*.safetensors")) \
-        == sorted(entry["weights"] for entry in shipped)
+    # (networks averaging views share their base network's file)
+    assert {p.name for p in weights.glob("*.safetensors")} \
+        == {entry["weights"] for entry in shipped}
 
 
 def test_check_passes_and_scores_what_the_plan_predicted(submission: Path, images: Path,
