@@ -85,6 +85,8 @@ class FilterSpec:
             return key
         entry = model_registry.find(self.name)
         key |= {"precision": effective_precision(entry)}
+        if entry.ensemble != 1:  # (absent for one view: the keys of every earlier row)
+            key |= {"views": entry.ensemble}
         code = revision(entry.arch)
         return key if code == 1 else key | {"revision": code}
 

@@ -41,7 +41,7 @@ case $queue in
   # it at the rate it ended with.
   uq-deep2)
     train bpg_uq_deep2 UQ 30:51:3 --init bpg-uqd-30-51 --arch-config '{"blocks": [2, 3, 4, 8]}' \
-      --crop 128 --batch-size 9 --lr 2.5e-5 --lr-halve-every 4000
+      --crop 128 --batch-size 9 --lr 5e-5 --lr-halve-every 4000
     ;;
   *) echo "queue uq-ft, uq-ft2, uq-deep or uq-deep2" >&2; exit 2 ;;
 esac
