@@ -393,19 +393,35 @@ def train(**config: Any) -> Path:
 
 def jpeg_table(images: Images, *, qualities: Sequence[int] = (10, 20, 30, 40, 50),
                runs: Sequence[PathLike] = (), limit: int | None = None,
-               out: PathLike | None = None) -> tuple[dict[str, Any], str]:
+               out: PathLike | None = None, networks: Sequence[str] | None = None,
+               update: bool = False) -> tuple[dict[str, Any], str]:
     """The JPEG artifact-removal comparison (luma of one-component JPEGs; PSNR / SSIM /
-    PSNR-B of each registered JPEG network and of any training `runs`); with `out`, also
-    written as Markdown there and as JSON beside it. Returns the data and the Markdown."""
+    PSNR-B of each registered JPEG network, or of the named `networks` only, and of any
+    training `runs`); with `out`, also written as Markdown there and as JSON beside it, and
+    with `update`, merged into the table already there (the networks measured now replace
+    their rows, the others are kept). Returns the data and the Markdown."""
     from rcodec.postfilter.jpeg_table import (  # (see the module docstring)
         compare,
         markdown,
+        merge,
         registered_networks,
         run_network,
     )
 
-    networks = registered_networks() + [run_network(Path(run)) for run in runs]
-    result = compare(image_paths(images), list(qualities), networks, limit)
+    registered = registered_networks()
+    if networks is not None:
+        unknown = set(networks) - {net.name for net in registered}
+        if unknown:
+            raise RcodecError(f"not registered JPEG networks: {', '.join(sorted(unknown))}")
+        registered = [net for net in registered if net.name in set(networks)]
+    nets = registered + [run_network(Path(run)) for run in runs]
+    result = compare(image_paths(images), list(qualities), nets, limit)
+    if update:
+        if out is None:
+            raise RcodecError("updating a table needs the table's path (out)")
+        previous = Path(out).with_suffix(".json")
+        if previous.is_file():
+            result = merge(json.loads(read_bytes(previous)), result)
     text = markdown(result)
     if out is not None:
         out = Path(out)

@@ -24,6 +24,7 @@ from torch import nn
 from rcodec import metrics
 from rcodec.codec.images import image_paths, read_bytes, read_rgb
 from rcodec.codec.jpeg import JpegCodec
+from rcodec.errors import RcodecError
 from rcodec.postfilter import registry
 from rcodec.postfilter.inference import (
     decode_dct,
@@ -43,6 +44,10 @@ PUBLISHED = {
     20: {"distorted JPEG": (29.72, 0.852, 26.97), "L4 (published)": (30.90, 0.871, 30.13),
          "L8 (published)": (30.99, 0.872, 30.19)},
 }
+
+
+#: The method name of each quality's baseline row: the JPEG as decoded.
+DISTORTED = "distorted JPEG"
 
 
 @dataclasses.dataclass
@@ -126,7 +131,7 @@ def compare(images: Path | Sequence[Path], qualities: Sequence[int], networks: S
             files = [codec.encode(o, quality) for o in originals]
             decoded = [codec.decode(f).reshape(o.shape)
                        for f, o in zip(files, originals, strict=True)]
-            rows.append({"space": space, "quality": quality, "method": "distorted JPEG",
+            rows.append({"space": space, "quality": quality, "method": DISTORTED,
                          "params": 0, "steps": None, "ms_per_mpx": None,
                          **_scores(decoded, originals)})
             for net in nets:
@@ -140,6 +145,24 @@ def compare(images: Path | Sequence[Path], qualities: Sequence[int], networks: S
                              "ms_per_mpx": 1000 * seconds / (pixels / 1e6),
                              **_scores(outputs, originals)})
     return {"images": len(paths), "folder": str(paths[0].parent), "rows": rows}
+
+
+def merge(old: dict, new: dict) -> dict:
+    """`old`'s table with `new`'s rows added: a method `new` measured replaces its old rows,
+    the others are kept (each quality's rows stay together, the distorted JPEG first). Both
+    must be of the same images."""
+    if (old.get("images"), old.get("folder")) != (new["images"], new["folder"]):
+        raise RcodecError(f"cannot update a table of {old.get('images')} images in "
+                          f"{old.get('folder')} with one of {new['images']} in {new['folder']}")
+    measured = {row["method"] for row in new["rows"]} - {DISTORTED}
+    groups = {(row.get("space", "Y"), row["quality"]) for row in old["rows"]}
+    rows = [row for row in old["rows"] if row["method"] not in measured]
+    rows += [row for row in new["rows"] if row["method"] != DISTORTED
+             or (row.get("space", "Y"), row["quality"]) not in groups]
+    spaces = list(dict.fromkeys(["Y", "RGB", *(row.get("space", "Y") for row in rows)]))
+    rows.sort(key=lambda row: (spaces.index(row.get("space", "Y")), row["quality"],
+                               row["method"] != DISTORTED))
+    return {**old, "rows": rows}
 
 
 def markdown(result: dict) -> str:
@@ -167,7 +190,7 @@ def markdown(result: dict) -> str:
         for row in result["rows"]:
             if row.get("space", "Y") != space:
                 continue
-            if row["method"] == "distorted JPEG":
+            if row["method"] == DISTORTED:
                 base[row["quality"]] = row["psnr"]
             speed = "" if row["ms_per_mpx"] is None else f"{row['ms_per_mpx']:.0f}"
             steps = "" if row.get("steps") is None else f"{row['steps']:,}"

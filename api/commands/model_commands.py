@@ -76,6 +76,11 @@ def add_jpeg_table_arguments(parser: argparse.ArgumentParser) -> None:
                         help="JPEG qualities of the rows: 10,20,30,40,50 (default) or 10:50:10")
     parser.add_argument("--runs", type=Path, nargs="*", default=[],
                         help="training run folders to include besides the registered networks")
+    parser.add_argument("--networks", type=lambda text: [n.strip() for n in text.split(",")],
+                        help="comma-separated registered networks (default: every JPEG one)")
+    parser.add_argument("--update", action="store_true",
+                        help="merge into the table at --output: the networks measured now "
+                             "replace their rows, the others are kept")
     parser.add_argument("--limit", type=count_argument, help="first N images only")
     parser.add_argument("-o", "--output", type=Path, default=Path(
         "docs/jpeg-artifact-removal.md"), help="Markdown table (JSON next to it)")
@@ -83,6 +88,7 @@ def add_jpeg_table_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_jpeg_table(args: argparse.Namespace) -> int:
     _, text = api.jpeg_table(args.images, qualities=args.qualities, runs=args.runs,
-                             limit=args.limit, out=args.output)
+                             limit=args.limit, out=args.output, networks=args.networks,
+                             update=args.update)
     print(text)
     return 0

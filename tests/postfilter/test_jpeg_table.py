@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +14,9 @@ from rcodec import metrics
 from rcodec.cli import main
 from rcodec.codec.images import image_paths, read_rgb
 from rcodec.codec.jpeg import JpegCodec
+from rcodec.errors import RcodecError
 from rcodec.postfilter.inference import filter_luma
-from rcodec.postfilter.jpeg_table import Network, compare, markdown
+from rcodec.postfilter.jpeg_table import Network, compare, markdown, merge
 from rcodec.postfilter.models import build
 
 
@@ -86,3 +88,39 @@ def test_bad_qualities_are_a_usage_error(val: Path, capsys: pytest.CaptureFixtur
         main(["jpeg-table", str(val), "--qualities", "ten"])
     assert exit_info.value.code != 0
     assert "ten" in capsys.readouterr().err
+
+
+def row(space: str, quality: int, method: str, psnr: float = 30.0) -> dict:
+    return {"space": space, "quality": quality, "method": method, "psnr": psnr}
+
+
+def test_an_update_replaces_the_rows_of_what_it_measured_and_keeps_the_rest() -> None:
+    old = {"images": 2, "folder": "val", "rows": [
+        row("Y", 10, "distorted JPEG"), row("Y", 10, "a"), row("Y", 10, "b"),
+        row("Y", 20, "distorted JPEG"), row("Y", 20, "a"),
+        row("RGB", 20, "distorted JPEG"), row("RGB", 20, "c")]}
+    new = {"images": 2, "folder": "val", "rows": [
+        row("Y", 10, "distorted JPEG", 99.0), row("Y", 10, "b", 31.0), row("Y", 10, "n"),
+        row("Y", 30, "distorted JPEG"), row("Y", 30, "n")]}
+    merged = merge(old, new)
+    assert [(r["space"], r["quality"], r["method"], r["psnr"]) for r in merged["rows"]] == [
+        ("Y", 10, "distorted JPEG", 30.0), ("Y", 10, "a", 30.0), ("Y", 10, "b", 31.0),
+        ("Y", 10, "n", 30.0), ("Y", 20, "distorted JPEG", 30.0), ("Y", 20, "a", 30.0),
+        ("Y", 30, "distorted JPEG", 30.0), ("Y", 30, "n", 30.0),
+        ("RGB", 20, "distorted JPEG", 30.0), ("RGB", 20, "c", 30.0)]
+    with pytest.raises(RcodecError, match="cannot update a table of 2 images"):
+        merge(old, {**new, "images": 3})
+
+
+def test_the_command_measures_the_named_networks_into_the_table(
+        val: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "table.md"
+    common = [str(val), "--qualities", "10", "-o", str(out)]
+    assert main(["jpeg-table", *common, "--networks", "jpeg-l4-q10"]) == 0
+    assert main(["jpeg-table", *common, "--networks", "jpeg-fast-arcnn-q10", "--update"]) == 0
+    methods = [r["method"] for r in json.loads(out.with_suffix(".json").read_text())["rows"]]
+    assert methods == ["distorted JPEG", "jpeg-l4-q10", "jpeg-fast-arcnn-q10"]
+    assert "| 10 | jpeg-l4-q10 |" in out.read_text()
+    capsys.readouterr()
+    assert main(["jpeg-table", *common, "--networks", "jpeg-nonesuch"]) != 0
+    assert "not registered JPEG networks: jpeg-nonesuch" in capsys.readouterr().err
