@@ -31,9 +31,10 @@ def main() -> None:
     print(f"{table['images']} images; pooled PSNR (dB) / mean MS-SSIM")
     for entry in registry.load_registry():
         if entry.name in table["filters"]:
+            views = f", {entry.ensemble} views" if entry.ensemble > 1 else ""
             print(f"  {entry.name}: {entry.params:,} params, {entry.seconds_per_mpx} s/MP "
-                  f"({entry.seconds_per_mpx * 0.393216:.2f} s per 768x512, {entry.precision}), "
-                  f"{entry.steps} steps")
+                  f"({entry.seconds_per_mpx * 0.393216:.2f} s per 768x512, {entry.precision}"
+                  f"{views}), {entry.steps} steps")
     print(f"{'qp':>4} {'filter':<16} {'bpp':>7} {'PSNR':>8} {'gain':>7} {'MS-SSIM':>8}")
     for row in table["rows"]:
         base = row["none"]["psnr"]
