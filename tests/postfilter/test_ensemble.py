@@ -16,7 +16,7 @@ from test_unet import SMALL, perturbed, photo, registered
 from rcodec.codec import bpg, container, jpeg
 from rcodec.errors import RcodecError
 from rcodec.optimize import calibration as cal
-from rcodec.postfilter import ensemble, inference, registry, ship, weights
+from rcodec.postfilter import ensemble, inference, registry, ship
 from rcodec.postfilter.inference import restore, restore_array, to_uint8
 from rcodec.postfilter.pipeline import decode_bytes
 
@@ -174,17 +174,6 @@ def test_timing_a_network_of_eight_views_covers_its_transposed_windows(
     eight["windows"] = one["windows"]  # without the transposed window it is not covered
     assert not result.covers("jpeg", [("eight", entry.sha256)], [(90, 150)])
     assert eight["views"] == 8 and one["views"] == 1
-
-
-@pytest.fixture
-def weights_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the shipped registry, so that shipping does not touch the package."""
-    folder = tmp_path / "weights"
-    folder.mkdir()
-    shutil.copyfile(registry.weights_dir() / "registry.json", folder / "registry.json")
-    for module in (registry, weights, ship):
-        monkeypatch.setattr(module, "weights_dir", lambda: folder)
-    return folder
 
 
 def test_shipping_views_adds_an_entry_sharing_the_weights(weights_folder: Path) -> None:

@@ -4,7 +4,6 @@ files that name its selector, and a name or selector already given is refused.""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,23 +14,12 @@ from test_postfilter import tiny_run
 from rcodec.codec import container
 from rcodec.codec.bpg import encode_bpg
 from rcodec.errors import RcodecError
-from rcodec.postfilter import registry, ship, weights
+from rcodec.postfilter import registry, ship
 from rcodec.postfilter.inference import load_model, restore, to_uint8
 from rcodec.postfilter.models import build
 from rcodec.postfilter.pipeline import decode_bytes
 from rcodec.postfilter.train import TrainConfig, train
 from rcodec.postfilter.weights import parse_safetensors, sha256_hex
-
-
-@pytest.fixture
-def weights_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the shipped registry, so that shipping does not touch the package."""
-    folder = tmp_path / "weights"
-    folder.mkdir()
-    shutil.copyfile(registry.weights_dir() / "registry.json", folder / "registry.json")
-    for module in (registry, weights, ship):
-        monkeypatch.setattr(module, "weights_dir", lambda: folder)
-    return folder
 
 
 def test_ship_round_trip(tmp_path: Path, weights_folder: Path) -> None:
