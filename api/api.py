@@ -408,13 +408,8 @@ def jpeg_table(images: Images, *, qualities: Sequence[int] = (10, 20, 30, 40, 50
         run_network,
     )
 
-    registered = registered_networks()
-    if networks is not None:
-        unknown = set(networks) - {net.name for net in registered}
-        if unknown:
-            raise RcodecError(f"not registered JPEG networks: {', '.join(sorted(unknown))}")
-        registered = [net for net in registered if net.name in set(networks)]
-    nets = registered + [run_network(Path(run)) for run in runs]
+    names = None if networks is None else set(networks)
+    nets = registered_networks(names) + [run_network(Path(run)) for run in runs]
     result = compare(image_paths(images), list(qualities), nets, limit)
     if update:
         if out is None:

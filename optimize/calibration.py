@@ -105,10 +105,8 @@ class Calibration:
             if known is None:
                 return False
             timed = {(h, w) for h, w, _ in known["windows"]}
-            shapes = view_shapes(network_shapes(known.get("input", "rgb"), image_shapes),
-                                 _views(known))
-            if not set(main_windows(known["tile"], known["radius"], shapes,
-                                    _align(known))) <= timed:
+            if not set(main_windows(known["tile"], known["radius"],
+                                    _run_shapes(known, image_shapes), _align(known))) <= timed:
                 return False
         return True
 
@@ -125,8 +123,7 @@ class Calibration:
         # Work outside the network (luma conversion, reading DCT coefficients) scales with
         # the image.
         total = float(known.get("extra_seconds_per_mpx", 0.0)) * height * width / 1e6
-        [shape] = network_shapes(known.get("input", "rgb"), [(height, width)])
-        windows = [window for h, w in view_shapes([shape], _views(known))
+        windows = [window for h, w in _run_shapes(known, [(height, width)])
                    for _, window in tile_windows(h, w, known["tile"], known["radius"],
                                                  _align(known))]
         for y0, y1, x0, x1 in windows:
@@ -250,8 +247,13 @@ def _align(known: dict[str, Any]) -> int:
     return int(known.get("align", 1))  # (absent from records of unstrided networks)
 
 
-def _views(known: dict[str, Any]) -> int:
-    return int(known.get("views", 1))  # (absent from records made before self-ensembles)
+def _run_shapes(known: dict[str, Any], image_shapes: Sequence[tuple[int, int]],
+                ) -> list[tuple[int, int]]:
+    """The (height, width) a calibrated network runs on for images of these shapes: whole
+    blocks for a DCT-domain one, once per view it averages (the "views" field is absent from
+    records made before self-ensembles)."""
+    shapes = network_shapes(known.get("input", "rgb"), image_shapes)
+    return view_shapes(shapes, int(known.get("views", 1)))
 
 
 def ensure_calibration(codec: str, filters: Sequence[tuple[str, str]],

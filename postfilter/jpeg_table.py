@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -68,10 +68,16 @@ class Network:
         return getattr(self.model, "input_kind", "rgb")
 
 
-def registered_networks() -> list[Network]:
+def registered_networks(names: Collection[str] | None = None) -> list[Network]:
+    """The registered JPEG networks, or those of them named (each loaded only if wanted)."""
+    entries = [e for e in registry.load_registry() if e.codec == "jpeg"]
+    if names is not None:
+        unknown = set(names) - {e.name for e in entries}
+        if unknown:
+            raise RcodecError(f"not registered JPEG networks: {', '.join(sorted(unknown))}")
+        entries = [e for e in entries if e.name in names]
     return [Network(e.name, e.arch, load_model(e), e.quantizer_range, e.steps,
-                    effective_precision(e), e.ensemble)
-            for e in registry.load_registry() if e.codec == "jpeg"]
+                    effective_precision(e), e.ensemble) for e in entries]
 
 
 def run_network(run_dir: Path) -> Network:

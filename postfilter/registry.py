@@ -68,11 +68,11 @@ def load_registry() -> list[ModelEntry]:
     entries = []
     for item in json.loads(path.read_text()):
         item["quantizer_range"] = tuple(item["quantizer_range"])
-        entries.append(ModelEntry(**item))
-    for entry in entries:
+        entry = ModelEntry(**item)
         if entry.ensemble not in VIEW_COUNTS:
             raise RcodecError(f"model registry: {entry.name!r} averages {entry.ensemble!r} "
                               "views (1, 2, 4 or 8)")
+        entries.append(entry)
     selectors = [entry.selector for entry in entries]
     if len(set(selectors)) != len(selectors) or 0 in selectors:
         raise RcodecError("model registry reuses a selector byte or uses 0")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import save_entry
 from test_unet import SMALL, perturbed, photo, registered
 
 from rcodec.codec import bpg, container, jpeg
@@ -18,6 +19,7 @@ from rcodec.errors import RcodecError
 from rcodec.optimize import calibration as cal
 from rcodec.postfilter import ensemble, inference, registry, ship
 from rcodec.postfilter.inference import restore, restore_array, to_uint8
+from rcodec.postfilter.models import build
 from rcodec.postfilter.pipeline import decode_bytes
 
 
@@ -117,9 +119,6 @@ def test_a_luma_network_averages_views_and_a_dct_one_refuses(
     eight = dataclasses.replace(entry, ensemble=8)
     assert np.array_equal(inference.apply_filter(eight, decoded, payload),
                           inference.filter_luma(model, decoded, quantizer=30, views=8))
-    from helpers import save_entry
-
-    from rcodec.postfilter.models import build
     dct = save_entry(tmp_path, monkeypatch, build("hrcnn"), "hrcnn", channels="y", ensemble=2)
     with pytest.raises(RcodecError, match="DCT-domain network averages no views"):
         inference.apply_filter(dct, decoded, payload)
@@ -157,9 +156,6 @@ def test_views_are_priced_one_by_one_transposed_ones_on_their_windows() -> None:
 
 def test_timing_a_network_of_eight_views_covers_its_transposed_windows(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from helpers import save_entry
-
-    from rcodec.postfilter.models import build
     entry = save_entry(tmp_path, monkeypatch, build("l4"), "l4", channels="y")
     payload = jpeg.JpegCodec().encode(photo(90, 150), 10)
     decoded = jpeg.JpegCodec().decode(payload)
