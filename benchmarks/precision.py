@@ -3,7 +3,8 @@
   python benchmarks/precision.py IMAGES_DIR [--qp 40] [--limit 30] [--codec bpg,jpeg]
       [--networks NAME,NAME]
 
-BPG networks are measured at --qp, JPEG ones at the middle of their quality range, each
+BPG networks are measured at --qp (the nearest QP of their range where --qp is outside it),
+JPEG ones at the middle of their quality range, each
 through the decoder's own path (apply_filter: tiles, luma conversion, DCT input). bf16 is
 only worth using where the pooled PSNR stays within 0.01 dB of fp32.
 """
@@ -40,6 +41,13 @@ def coded_set(paths: list[Path], codec: str, quantizer: int) -> list[Triple]:
     return out
 
 
+def measured_quantizer(entry: registry.ModelEntry, qp: int) -> int:
+    """Where the network is measured: a BPG one at `qp`, moved into its range (the decoder
+    refuses a network outside it), a JPEG one at the middle of its quality range."""
+    low, high = entry.quantizer_range
+    return min(max(qp, low), high) if entry.codec == "bpg" else (low + high) // 2
+
+
 def pooled(triples: list[Triple], outputs: list[np.ndarray]) -> float:
     samples = sum(rgb.size for rgb, _, _ in triples)
     return pooled_psnr(sum(sse(o, rgb) for o, (rgb, _, _) in zip(outputs, triples,
@@ -65,7 +73,7 @@ def main() -> None:
     for entry in registry.load_registry():
         if entry.codec not in codecs or (networks and entry.name not in networks):
             continue
-        quantizer = args.qp if entry.codec == "bpg" else sum(entry.quantizer_range) // 2
+        quantizer = measured_quantizer(entry, args.qp)
         triples = coded(entry.codec, quantizer)
         plain = pooled(triples, [d for _, _, d in triples])
         megapixels = sum(rgb.shape[0] * rgb.shape[1] for rgb, _, _ in triples) / 1e6
