@@ -3,9 +3,9 @@
 # one thread, bf16, checkpointed every 250 steps, stopped by a wall-time budget. Re-running a
 # queue resumes its run from runs/ while that folder exists; a fresh machine has no runs/, so
 # the next round of a network starts with --init from its last shipped weights instead.
-# Usage: scripts/train-bpg-networks.sh uq-ft|uq-ft2|uq-deep|uq-deep2 [MINUTES] [TRAIN_DIR] [VAL_DIR] [RUNS_DIR]
+# Usage: scripts/train-bpg-networks.sh uq-ft|uq-ft2|uq-deep|uq-deep2|uqd-low|uqd-high|uqd-high2 [MINUTES] [TRAIN_DIR] [VAL_DIR] [RUNS_DIR]
 set -euo pipefail
-queue=${1:?queue uq-ft, uq-ft2, uq-deep or uq-deep2}
+queue=${1:?queue uq-ft, uq-ft2, uq-deep, uq-deep2, uqd-low, uqd-high or uqd-high2}
 minutes=${2:-100}
 data=${3:-/tmp/bsds_train}            # bsds500 train+test
 val=${4:-../shared/data/bsds500/val}
@@ -44,5 +44,25 @@ case $queue in
     train bpg_uq_deep2 UQ 30:51:3 --init bpg-uqd-30-51 --arch-config '{"blocks": [2, 3, 4, 8]}' \
       --crop 128 --batch-size 9 --lr 2e-5 --lr-halve-every 4000
     ;;
-  *) echo "queue uq-ft, uq-ft2, uq-deep or uq-deep2" >&2; exit 2 ;;
+  # Session 11: the whole-range net misses +0.30 dB at the ends (QP 32 and 34, 43 and 46), so
+  # two specialists start from it and spend its capacity on one end each (the QP plane stays
+  # an input, so QPs between the trained ones are interpolated as before).
+  uqd-low)
+    train bpg_uqd_low UQ 30:36:2 --init bpg-uqd-30-51 --arch-config '{"blocks": [2, 3, 4, 8]}' \
+      --crop 128 --batch-size 9 --lr 5e-5 --lr-halve-every 2000
+    ;;
+  uqd-high)
+    train bpg_uqd_high UQ 42:48:2 --init bpg-uqd-30-51 --arch-config '{"blocks": [2, 3, 4, 8]}' \
+      --crop 128 --batch-size 9 --lr 5e-5 --lr-halve-every 2000
+    ;;
+  # uqd-low ran 75 minutes (5,045 steps; validation 33.4055 -> 33.4609 dB at QP 30-36) and
+  # ships as bpg-uqd-30-36. uqd-high did not move (25.4474 -> 25.4491 at step 500, 25.4462 at
+  # 1,500; stopped): the whole-range net's loss already weights its QPs most. Its next try
+  # trains on crops of 256, which let the lowest level (1/8 scale) see four times the
+  # context it sees at 128, at a lower rate.
+  uqd-high2)
+    train bpg_uqd_high2 UQ 42:48:2 --init bpg-uqd-30-51 --arch-config '{"blocks": [2, 3, 4, 8]}' \
+      --crop 256 --batch-size 2 --lr 2e-5 --lr-halve-every 2000
+    ;;
+  *) echo "queue uq-ft, uq-ft2, uq-deep, uq-deep2, uqd-low, uqd-high or uqd-high2" >&2; exit 2 ;;
 esac
