@@ -2,9 +2,9 @@
 # The training runs behind the shipped JPEG post-filters (issue 5), as they were run on the
 # 2-core CPU machine: two queues side by side, one thread each, bf16, each run stopped by its
 # wall-time budget. Every command resumes its run when re-run (with a larger budget it
-# trains on). Usage: scripts/train-jpeg-networks.sh a|b|a2|b2|a3|b3|a4|a5|b5|b6|b7|uqy|uqy-ft|uqy-ft2 [TRAIN_DIR] [VAL_DIR] [RUNS_DIR]
+# trains on). Usage: scripts/train-jpeg-networks.sh a|b|a2|b2|a3|b3|a4|a5|b5|b6|b7|uqy|uqy-ft|uqy-ft2|uqy-q10 [TRAIN_DIR] [VAL_DIR] [RUNS_DIR]
 set -euo pipefail
-queue=${1:?queue a, b, a2, b2, a3, b3, a4, a5, b5, b6, b7, uqy, uqy-ft or uqy-ft2}
+queue=${1:?queue a, b, a2, b2, a3, b3, a4, a5, b5, b6, b7, uqy, uqy-ft, uqy-ft2 or uqy-q10}
 data=${2:-/tmp/bsds_train}            # bsds500 train+test
 val=${3:-../shared/data/bsds500/val}
 runs=${4:-runs}
@@ -103,5 +103,12 @@ case $queue in
     train jpeg_uqy_ft2 UQY 10:60:5 600 --val-every 1000 --init jpeg-uqy-10-60-v2 --lr 1e-4 \
       --lr-halve-every 6000
     ;;
-  *) echo "queue a, b, a2, b2, a3, b3, a4, a5, b5, b6, b7, uqy, uqy-ft or uqy-ft2" >&2; exit 2 ;;
+  # Session 10 shipped it as jpeg-uqy-10-60-v3 (32,033 steps, flat at 5e-5). Session 11: at
+  # quality 10 the smaller L8 trained on that quality alone still beats it, so a specialist
+  # starts from v3 and trains on qualities 8-14 only.
+  uqy-q10)
+    train jpeg_uqy_q10 UQY 8:14:2 60 --val-every 500 --init jpeg-uqy-10-60-v3 --lr 5e-5 \
+      --lr-halve-every 3000
+    ;;
+  *) echo "queue a, b, a2, b2, a3, b3, a4, a5, b5, b6, b7, uqy, uqy-ft, uqy-ft2 or uqy-q10" >&2; exit 2 ;;
 esac
