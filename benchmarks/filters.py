@@ -38,7 +38,7 @@ def main() -> None:
     print(f"{'qp':>4} {'filter':<16} {'bpp':>7} {'PSNR':>8} {'gain':>7} {'MS-SSIM':>8}")
     for row in table["rows"]:
         base = row["none"]["psnr"]
-        for name in table["filters"]:
+        for name in (n for n in table["filters"] if row[n]):  # (None: outside its range)
             print(f"{row['qp']:>4} {name:<16} {row['bpp']:>7.4f} {row[name]['psnr']:>8.3f} "
                   f"{row[name]['psnr'] - base:>+7.3f} {row[name]['ms_ssim']:>8.5f}")
 

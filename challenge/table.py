@@ -19,18 +19,21 @@ from rcodec.metrics import pooled_psnr
 from rcodec.optimize.request import codec_spec, network_for, spec_of
 from rcodec.optimize.sweep import NO_FILTER, FilterSpec, SweepRequest, parse_quantizers, run_sweep
 from rcodec.postfilter import registry
+from rcodec.postfilter.models import takes_quantizer
 
 
 def table_filters(codec: str, names: str) -> list[FilterSpec]:
     """'all' networks registered for the codec, or the comma-separated ones named; each
     measured at every quantizer of the table, inside its registered range or not (the
-    table is how a range is validated)."""
+    table is how a range is validated), except a network told the quantizer: the decoder
+    runs that one only inside its range, so the table does too."""
     if names == "all":
         entries = [e for e in registry.load_registry() if e.codec == codec]
     else:
         entries = [network_for(n.strip(), codec) for n in names.split(",")
                    if n.strip() not in ("", "none")]
-    return [dataclasses.replace(spec_of(e), quantizer_range=None) for e in entries]
+    return [spec_of(e) if takes_quantizer(e.arch, e.config)
+            else dataclasses.replace(spec_of(e), quantizer_range=None) for e in entries]
 
 
 def qp_table(images: Path | Sequence[Path], qps: str | Sequence[int], filters: str,
@@ -51,8 +54,10 @@ def qp_table(images: Path | Sequence[Path], qps: str | Sequence[int], filters: s
         entry = {"qp": qp, "bpp": 8 * sum(r["bytes"] for r in plain) / pixels}
         for spec in specs:
             mine = [r for r in at_qp if r["filter"] == spec.name]
+            # None: the network is not offered at this quantizer (outside its range).
             entry[spec.name] = {"psnr": pooled_psnr(sum(r["sse"] for r in mine), 3 * pixels),
-                                "ms_ssim": float(np.mean([r["ms_ssim"] for r in mine]))}
+                                "ms_ssim": float(np.mean([r["ms_ssim"] for r in mine]))
+                                } if mine else None
         table.append(entry)
     return {"images": len(paths), "codec": codec,
             "level": request.codec.build().settings().get("level"),
@@ -69,6 +74,7 @@ def format_markdown(result: dict) -> str:
     rule = "|---:|---:|" + "---:|" * len(names)
     lines = [head, rule]
     for row in result["rows"]:
-        cells = [f"{row[n]['psnr']:.3f} / {row[n]['ms_ssim']:.4f}" for n in names]
+        cells = [f"{row[n]['psnr']:.3f} / {row[n]['ms_ssim']:.4f}" if row[n] else "-"
+                 for n in names]
         lines.append(f"| {row['qp']} | {row['bpp']:.4f} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

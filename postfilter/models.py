@@ -6,7 +6,7 @@ A model maps a decoded image to a restored one, both RGB in [0, 1], as N x 3 x H
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -117,6 +117,15 @@ def receptive_radius(model: nn.Module) -> int:
     """Pixels each side that influence one output pixel: (k - 1) / 2 summed over the longest
     path of convolutions (l 3x3 convs give l), counted from the module structure."""
     return _radius(model)
+
+
+def takes_quantizer(arch: str, config: Mapping[str, Any] | None = None) -> bool:
+    """Whether a named architecture (with `config` over its defaults) is conditioned on the
+    quantizer, without building it: such a network is only run inside its registered range,
+    since the quantizer plane outside it is an input it never saw."""
+    if arch not in ARCHITECTURES:
+        build(arch)  # raises the usual unknown-architecture error
+    return bool({**ARCHITECTURES[arch][1], **(config or {})}.get("conditioned", False))
 
 
 def is_conditioned(model: nn.Module) -> bool:

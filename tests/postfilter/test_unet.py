@@ -18,7 +18,7 @@ from rcodec.postfilter import inference
 from rcodec.postfilter import weights as weights_mod
 from rcodec.postfilter.inference import restore, to_uint8
 from rcodec.postfilter.layers import load_into_deeper
-from rcodec.postfilter.models import build, parameter_count, receptive_radius
+from rcodec.postfilter.models import build, parameter_count, receptive_radius, takes_quantizer
 from rcodec.postfilter.pipeline import decode_bytes
 from rcodec.postfilter.registry import ModelEntry
 from rcodec.postfilter.unet import Downsample
@@ -194,3 +194,14 @@ def test_growing_refuses_weights_of_another_shape() -> None:
     del source["tail.weight"]  # lacking more than whole residual blocks
     with pytest.raises(ValueError, match="lack tail.weight"):
         load_into_deeper(build("UQ", **SMALL), source)
+
+
+def test_takes_quantizer_reads_the_architecture_without_building_it() -> None:
+    assert takes_quantizer("UQ") and takes_quantizer("UQY")
+    assert takes_quantizer("UQ", {"blocks": [2, 3, 4, 8]})
+    assert not takes_quantizer("unet") and not takes_quantizer("M")
+    assert not takes_quantizer("UQ", {"conditioned": False})
+    assert takes_quantizer("unet", {"conditioned": True}) == build(
+        "unet", conditioned=True).conditioned
+    with pytest.raises(RcodecError, match="unknown post-filter architecture"):
+        takes_quantizer("nope")
