@@ -126,12 +126,17 @@ def test_sweep_plan_compress_commands(images: Path, cache: Path, tmp_path: Path,
                                       capsys: pytest.CaptureFixture) -> None:
     table = tmp_path / "sweep.csv"
     common = ["--cache", str(cache), "--level", "1", "--jobs", "2"]
-    # By default the codec's default networks are candidates beside no filter.
-    defaults = {e.name for e in registry.load_registry() if e.codec == "bpg" and e.default}
+    # By default the codec's default networks are candidates beside no filter, each at the
+    # quantizers of its range.
+    defaults = {e.name: e.quantizer_range for e in registry.load_registry()
+                if e.codec == "bpg" and e.default}
     assert main(["sweep", str(images), "-o", str(table), "--qps", "36:44:4", *common]) == 0
     rows = read_sweep(table)
     assert {r["filter"] for r in rows} == {"none", *defaults} and defaults
-    assert len(rows) == 5 * 3 * (1 + len(defaults))
+    offered = {(qp, name) for qp in (36, 40, 44) for name, (low, high) in defaults.items()
+               if low <= qp <= high}
+    assert {(r["quantizer"], r["filter"]) for r in rows if r["filter"] != "none"} == offered
+    assert len(rows) == 5 * (3 + len(offered))
     assert main(["sweep", str(images), "-o", str(table), "--qps", "36:44:4", "--filters",
                  "none", *common]) == 0
     assert len(read_sweep(table)) == 15
