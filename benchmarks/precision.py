@@ -3,8 +3,8 @@
   python benchmarks/precision.py IMAGES_DIR [--qp 40] [--limit 30] [--codec bpg,jpeg]
       [--networks NAME,NAME]
 
-BPG networks are measured at --qp (the nearest QP of their range where --qp is outside it),
-JPEG ones at the middle of their quality range, each
+BPG networks are measured at --qp (a network told the QP at the nearest QP of its range, the
+only ones the decoder runs it at), JPEG ones at the middle of their quality range, each
 through the decoder's own path (apply_filter: tiles, luma conversion, DCT input). bf16 is
 only worth using where the pooled PSNR stays within 0.01 dB of fp32.
 """
@@ -25,6 +25,7 @@ from rcodec.optimize.cache import SweepCache, default_cache_root
 from rcodec.optimize.sweep import CodecSpec, ImageSweeper
 from rcodec.postfilter import registry
 from rcodec.postfilter.inference import apply_filter
+from rcodec.postfilter.models import takes_quantizer
 
 Triple = tuple[np.ndarray, bytes, np.ndarray]  # original, payload, decoded
 
@@ -42,10 +43,12 @@ def coded_set(paths: list[Path], codec: str, quantizer: int) -> list[Triple]:
 
 
 def measured_quantizer(entry: registry.ModelEntry, qp: int) -> int:
-    """Where the network is measured: a BPG one at `qp`, moved into its range (the decoder
-    refuses a network outside it), a JPEG one at the middle of its quality range."""
+    """Where the network is measured: a BPG one at `qp`, moved into its range if it is told
+    the QP (the decoder refuses it outside), a JPEG one at the middle of its quality range."""
     low, high = entry.quantizer_range
-    return min(max(qp, low), high) if entry.codec == "bpg" else (low + high) // 2
+    if entry.codec != "bpg":
+        return (low + high) // 2
+    return min(max(qp, low), high) if takes_quantizer(entry.arch, entry.config) else qp
 
 
 def pooled(triples: list[Triple], outputs: list[np.ndarray]) -> float:
