@@ -3,9 +3,9 @@
 # one thread, bf16, checkpointed every 250 steps, stopped by a wall-time budget. Re-running a
 # queue resumes its run from runs/ while that folder exists; a fresh machine has no runs/, so
 # the next round of a network starts with --init from its last shipped weights instead.
-# Usage: scripts/train-bpg-networks.sh uq-ft|uq-ft2|uq-deep|uq-deep2|uqd-low|uqd-high|uqd-high2|uqd-mid [MINUTES] [TRAIN_DIR] [VAL_DIR] [RUNS_DIR]
+# Usage: scripts/train-bpg-networks.sh uq-ft|uq-ft2|uq-deep|uq-deep2|uqd-low|uqd-high|uqd-high2|uqd-mid|uqd-top|uqd-upper [MINUTES] [TRAIN_DIR] [VAL_DIR] [RUNS_DIR]
 set -euo pipefail
-queue=${1:?queue uq-ft, uq-ft2, uq-deep, uq-deep2, uqd-low, uqd-high, uqd-high2 or uqd-mid}
+queue=${1:?queue uq-ft, uq-ft2, uq-deep, uq-deep2, uqd-low, uqd-high, uqd-high2, uqd-mid, uqd-top or uqd-upper}
 minutes=${2:-100}
 data=${3:-/tmp/bsds_train}            # bsds500 train+test
 val=${4:-../shared/data/bsds500/val}
@@ -74,6 +74,21 @@ case $queue in
     from_uqd bpg_uqd_mid 38:44:2 --crop 128 --batch-size 9 --lr 5e-5 --lr-halve-every 2000
     ;;
   # uqd-mid ran 28 minutes (1,918 steps; validation 27.7681 -> 27.7770 dB at step 1,500, the
-  # best) and ships as bpg-uqd-38-44. Re-running it resumes the run while runs/ exists.
-  *) echo "queue uq-ft, uq-ft2, uq-deep, uq-deep2, uqd-low, uqd-high, uqd-high2 or uqd-mid" >&2; exit 2 ;;
+  # best) and ships as bpg-uqd-38-44. Re-running it resumes the run while runs/ exists:
+  # session 12 resumed it to step 5,750 (best 27.7824 dB at 4,500, flat after), shipped as
+  # bpg-uqd-38-44-v2.
+  # Session 12: the top of the range again, with a warm restart at a higher rate (the runs at
+  # 5e-5 and 2e-5 stayed in the whole-range net's minimum), on QP 44, 46 and 48.
+  uqd-top)
+    from_uqd bpg_uqd_top 44:48:2 --crop 128 --batch-size 9 --lr 1e-4 --lr-halve-every 1500
+    ;;
+  # It fell (24.9531 at step 500, 24.9487 at 1,000, from 24.9550; stopped). But bpg-uqd-38-44,
+  # never shown QP 46, gains more there than the whole-range net (25.1398 against 25.1352 dB
+  # on the QP-46 validation crops): QP 48 is what holds the high runs back. So the next
+  # specialist goes on from the mid one over QP 42-46, where plans at 0.1-0.2 bpp sit.
+  uqd-upper)
+    train bpg_uqd_upper UQ 42:46:2 --init bpg-uqd-38-44 --arch-config '{"blocks": [2, 3, 4, 8]}' \
+      --crop 128 --batch-size 9 --lr 5e-5 --lr-halve-every 2000
+    ;;
+  *) echo "queue uq-ft, uq-ft2, uq-deep, uq-deep2, uqd-low, uqd-high, uqd-high2, uqd-mid, uqd-top or uqd-upper" >&2; exit 2 ;;
 esac
