@@ -5,7 +5,8 @@
 # the next round of a network starts with --init from its last shipped weights instead.
 # Usage: scripts/train-bpg-networks.sh uq-ft|uq-ft2|uq-deep|uq-deep2|uqd-low|uqd-high|uqd-high2|uqd-mid|uqd-top|uqd-upper [MINUTES] [TRAIN_DIR] [VAL_DIR] [RUNS_DIR]
 set -euo pipefail
-queue=${1:?queue uq-ft, uq-ft2, uq-deep, uq-deep2, uqd-low, uqd-high, uqd-high2, uqd-mid, uqd-top or uqd-upper}
+queues="uq-ft, uq-ft2, uq-deep, uq-deep2, uqd-low, uqd-high, uqd-high2, uqd-mid, uqd-top or uqd-upper"
+queue=${1:?queue $queues}
 minutes=${2:-100}
 data=${3:-/tmp/bsds_train}            # bsds500 train+test
 val=${4:-../shared/data/bsds500/val}
@@ -19,11 +20,12 @@ train() {  # NAME ARCH QPS [extra options]
     --patience 0 --crop 96 --batch-size 16 --time-limit "${minutes}min" "$@"
 }
 
-# The runs that go on from the shipped deep U-Net: its weights and its grown architecture.
-from_uqd() {  # NAME QPS [extra options]
-  local name=$1 qps=$2
-  shift 2
-  train "$name" UQ "$qps" --init bpg-uqd-30-51 --arch-config '{"blocks": [2, 3, 4, 8]}' "$@"
+# The runs that go on from a shipped deep U-Net (bpg-uqd-30-51 or a specialist fine-tuned
+# from it): its weights and its grown architecture.
+from_uqd() {  # INIT NAME QPS [extra options]
+  local init=$1 name=$2 qps=$3
+  shift 3
+  train "$name" UQ "$qps" --init "$init" --arch-config '{"blocks": [2, 3, 4, 8]}' "$@"
 }
 
 case $queue in
@@ -48,16 +50,19 @@ case $queue in
   # it at a low rate. (At 5e-5 its validation PSNR fell, 26.8484 -> 26.8469 at step 500 and
   # 26.8444 at 1,000, and the run was stopped: the net sits in a minimum a larger rate leaves.)
   uq-deep2)
-    from_uqd bpg_uq_deep2 30:51:3 --crop 128 --batch-size 9 --lr 2e-5 --lr-halve-every 4000
+    from_uqd bpg-uqd-30-51 bpg_uq_deep2 30:51:3 --crop 128 --batch-size 9 \
+      --lr 2e-5 --lr-halve-every 4000
     ;;
   # Session 11: the whole-range net misses +0.30 dB at the ends (QP 32 and 34, 43 and 46), so
   # two specialists start from it and spend its capacity on one end each (the QP plane stays
   # an input, so QPs between the trained ones are interpolated as before).
   uqd-low)
-    from_uqd bpg_uqd_low 30:36:2 --crop 128 --batch-size 9 --lr 5e-5 --lr-halve-every 2000
+    from_uqd bpg-uqd-30-51 bpg_uqd_low 30:36:2 --crop 128 --batch-size 9 \
+      --lr 5e-5 --lr-halve-every 2000
     ;;
   uqd-high)
-    from_uqd bpg_uqd_high 42:48:2 --crop 128 --batch-size 9 --lr 5e-5 --lr-halve-every 2000
+    from_uqd bpg-uqd-30-51 bpg_uqd_high 42:48:2 --crop 128 --batch-size 9 \
+      --lr 5e-5 --lr-halve-every 2000
     ;;
   # uqd-low ran 75 minutes (5,045 steps; validation 33.4055 -> 33.4609 dB at QP 30-36) and
   # ships as bpg-uqd-30-36. uqd-high did not move (25.4474 -> 25.4491 at step 500, 25.4462 at
@@ -65,13 +70,15 @@ case $queue in
   # trains on crops of 256, which let the lowest level (1/8 scale) see four times the
   # context it sees at 128, at a lower rate.
   uqd-high2)
-    from_uqd bpg_uqd_high2 42:48:2 --crop 256 --batch-size 2 --lr 2e-5 --lr-halve-every 2000
+    from_uqd bpg-uqd-30-51 bpg_uqd_high2 42:48:2 --crop 256 --batch-size 2 \
+      --lr 2e-5 --lr-halve-every 2000
     ;;
   # It did not move either (25.4488 at step 500, 25.4482 at 1,000; stopped). Within QP 42-48
   # the loss is again dominated by the top QPs; the middle of the range
   # (QP 40 and 43, where plans at 0.15-0.3 bpp sit) gets its own specialist.
   uqd-mid)
-    from_uqd bpg_uqd_mid 38:44:2 --crop 128 --batch-size 9 --lr 5e-5 --lr-halve-every 2000
+    from_uqd bpg-uqd-30-51 bpg_uqd_mid 38:44:2 --crop 128 --batch-size 9 \
+      --lr 5e-5 --lr-halve-every 2000
     ;;
   # uqd-mid ran 28 minutes (1,918 steps; validation 27.7681 -> 27.7770 dB at step 1,500, the
   # best) and ships as bpg-uqd-38-44. Re-running it resumes the run while runs/ exists:
@@ -80,17 +87,18 @@ case $queue in
   # Session 12: the top of the range again, with a warm restart at a higher rate (the runs at
   # 5e-5 and 2e-5 stayed in the whole-range net's minimum), on QP 44, 46 and 48.
   uqd-top)
-    from_uqd bpg_uqd_top 44:48:2 --crop 128 --batch-size 9 --lr 1e-4 --lr-halve-every 1500
+    from_uqd bpg-uqd-30-51 bpg_uqd_top 44:48:2 --crop 128 --batch-size 9 \
+      --lr 1e-4 --lr-halve-every 1500
     ;;
   # It fell (24.9531 at step 500, 24.9487 at 1,000, from 24.9550; stopped). But bpg-uqd-38-44,
   # never shown QP 46, gains more there than the whole-range net (25.1398 against 25.1352 dB
   # on the QP-46 validation crops): QP 48 is what holds the high runs back. So the next
   # specialist goes on from the mid one over QP 42-46, where plans at 0.1-0.2 bpp sit.
   uqd-upper)
-    train bpg_uqd_upper UQ 42:46:2 --init bpg-uqd-38-44 --arch-config '{"blocks": [2, 3, 4, 8]}' \
-      --crop 128 --batch-size 9 --lr 5e-5 --lr-halve-every 2000
+    from_uqd bpg-uqd-38-44 bpg_uqd_upper 42:46:2 --crop 128 --batch-size 9 --lr 5e-5 \
+      --lr-halve-every 2000
     ;;
   # uqd-upper ran 3,500 steps (validation 26.0069 -> 26.0128 dB at step 2,500, flat after;
   # stopped) and ships as bpg-uqd-42-46: +0.008 dB at QP 46 over the whole-range net.
-  *) echo "queue uq-ft, uq-ft2, uq-deep, uq-deep2, uqd-low, uqd-high, uqd-high2, uqd-mid, uqd-top or uqd-upper" >&2; exit 2 ;;
+  *) echo "queue $queues" >&2; exit 2 ;;
 esac
