@@ -28,6 +28,13 @@ from_uqd() {  # INIT NAME QPS [extra options]
   train "$name" UQ "$qps" --init "$init" --arch-config '{"blocks": [2, 3, 4, 8]}' "$@"
 }
 
+# Session 13's round: a shipped specialist grown again, to 2-3-6-12 blocks (the new ones start
+# as the identity), on crops of 128 with a warm restart at 1e-4.
+grow_uqd() {  # INIT NAME QPS
+  train "$2" UQ "$3" --init "$1" --arch-config '{"blocks": [2, 3, 6, 12]}' --crop 128 \
+    --batch-size 9 --lr 1e-4 --lr-halve-every 1500
+}
+
 case $queue in
   # Session 8: bpg-uq-30-48 (14,000 steps on pairs coded before the psnr tune became BPG's
   # default) fine-tuned on psnr-tune pairs at QP 30, 33, ..., 51, the whole range plans use.
@@ -105,15 +112,11 @@ case $queue in
   # reach: 2-3-4-8 -> 2-3-6-12 blocks (the 1/4 and 1/8 levels; about 1.25x the multiplies),
   # the new blocks starting as the identity.
   uqd-upper-deep)
-    train bpg_uqd_upper_deep UQ 42:46:2 --init bpg-uqd-42-46 \
-      --arch-config '{"blocks": [2, 3, 6, 12]}' --crop 128 --batch-size 9 --lr 1e-4 \
-      --lr-halve-every 1500
+    grow_uqd bpg-uqd-42-46 bpg_uqd_upper_deep 42:46:2
     ;;
   # The mid specialist grown the same way, for QP 40 and 43.
   uqd-mid-deep)
-    train bpg_uqd_mid_deep UQ 38:44:2 --init bpg-uqd-38-44-v2 \
-      --arch-config '{"blocks": [2, 3, 6, 12]}' --crop 128 --batch-size 9 --lr 1e-4 \
-      --lr-halve-every 1500
+    grow_uqd bpg-uqd-38-44-v2 bpg_uqd_mid_deep 38:44:2
     ;;
   # Both fell first at 1e-4 and passed their sources after the first halving:
   # uqd-upper-deep 26.0128 -> 26.0218 dB on the QP 42-46 crops (best at its last step, 5,175,
