@@ -3,9 +3,9 @@
 # one thread, bf16, checkpointed every 250 steps, stopped by a wall-time budget. Re-running a
 # queue resumes its run from runs/ while that folder exists; a fresh machine has no runs/, so
 # the next round of a network starts with --init from its last shipped weights instead.
-# Usage: scripts/train-bpg-networks.sh uq-ft|uq-ft2|uq-deep|uq-deep2|uqd-low|uqd-high|uqd-high2|uqd-mid|uqd-top|uqd-upper|uqd-upper-deep|uqd-mid-deep [MINUTES] [TRAIN_DIR] [VAL_DIR] [RUNS_DIR]
+# Usage: scripts/train-bpg-networks.sh uq-ft|uq-ft2|uq-deep|uq-deep2|uqd-low|uqd-high|uqd-high2|uqd-mid|uqd-top|uqd-upper|uqd-upper-deep|uqd-mid-deep|uqd-upper-big|uqd-mid-big [MINUTES] [TRAIN_DIR] [VAL_DIR] [RUNS_DIR]
 set -euo pipefail
-queues="uq-ft, uq-ft2, uq-deep, uq-deep2, uqd-low, uqd-high, uqd-high2, uqd-mid, uqd-top, uqd-upper, uqd-upper-deep or uqd-mid-deep"
+queues="uq-ft, uq-ft2, uq-deep, uq-deep2, uqd-low, uqd-high, uqd-high2, uqd-mid, uqd-top, uqd-upper, uqd-upper-deep, uqd-mid-deep, uqd-upper-big or uqd-mid-big"
 queue=${1:?queue $queues}
 minutes=${2:-100}
 data=${3:-/tmp/bsds_train}            # bsds500 train+test
@@ -30,9 +30,18 @@ from_uqd() {  # INIT NAME QPS [extra options]
 
 # Session 13's round: a shipped specialist grown again, to 2-3-6-12 blocks (the new ones start
 # as the identity), on crops of 128 with a warm restart at 1e-4.
+deep_uqd() {  # INIT NAME QPS [extra options]: the U-Net with 2-3-6-12 residual blocks
+  train "$2" UQ "$3" --init "$1" --arch-config '{"blocks": [2, 3, 6, 12]}' "${@:4}"
+}
+
 grow_uqd() {  # INIT NAME QPS
-  train "$2" UQ "$3" --init "$1" --arch-config '{"blocks": [2, 3, 6, 12]}' --crop 128 \
-    --batch-size 9 --lr 1e-4 --lr-halve-every 1500
+  deep_uqd "$@" --crop 128 --batch-size 9 --lr 1e-4 --lr-halve-every 1500
+}
+
+# Crops of 192 (as many pixels a step as 9 of 128) show the 1/8-scale level a 24x24 field
+# instead of 16x16; a warm restart at half the growth rate.
+big_crop_uqd() {  # INIT NAME QPS
+  deep_uqd "$@" --crop 192 --batch-size 4 --lr 5e-5 --lr-halve-every 1500
 }
 
 case $queue in
@@ -123,5 +132,12 @@ case $queue in
   # stopped by the time limit) ships as bpg-uqd-42-46-deep; uqd-mid-deep 27.7824 -> 27.7908
   # on the QP 38-44 crops (best at its last validation, step 5,000; stopped) as
   # bpg-uqd-38-44-deep. Both still rose by about 0.001 dB per 500 steps at 1.25e-5.
+  # Session 14: both deep specialists trained on larger crops from a warm restart.
+  uqd-upper-big)
+    big_crop_uqd bpg-uqd-42-46-deep bpg_uqd_upper_big 42:46:2
+    ;;
+  uqd-mid-big)
+    big_crop_uqd bpg-uqd-38-44-deep bpg_uqd_mid_big 38:44:2
+    ;;
   *) echo "queue $queues" >&2; exit 2 ;;
 esac
