@@ -139,5 +139,10 @@ case $queue in
   uqd-mid-big)
     big_crop_uqd bpg-uqd-38-44-deep bpg_uqd_mid_big 38:44:2
     ;;
+  # Both fell at the restart (26.0139 and 27.7854 at step 500), passed their sources by step
+  # 2,500 and were best at their last validation, stopped by the 92-minute limit:
+  # uqd-upper-big 26.0218 -> 26.0285 dB on the QP 42-46 crops (step 4,992) ships as
+  # bpg-uqd-42-46-deep-v2, uqd-mid-big 27.7908 -> 27.7975 on the QP 38-44 crops (step 4,921)
+  # as bpg-uqd-38-44-deep-v2. Over their last 1,000 steps they rose 0.0011 and 0.0016 dB.
   *) echo "queue $queues" >&2; exit 2 ;;
 esac
