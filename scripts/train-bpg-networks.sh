@@ -3,7 +3,8 @@
 # one thread, bf16, checkpointed every 250 steps, stopped by a wall-time budget. Re-running a
 # queue resumes its run from runs/ while that folder exists; a fresh machine has no runs/, so
 # the next round of a network starts with --init from its last shipped weights instead.
-# Usage: scripts/train-bpg-networks.sh uq-ft|uq-ft2|uq-deep|uq-deep2|uqd-low|uqd-high|uqd-high2|uqd-mid|uqd-top|uqd-upper|uqd-upper-deep|uqd-mid-deep|uqd-upper-big|uqd-mid-big [MINUTES] [TRAIN_DIR] [VAL_DIR] [RUNS_DIR]
+# Usage: scripts/train-bpg-networks.sh QUEUE [MINUTES] [TRAIN_DIR] [VAL_DIR] [RUNS_DIR], QUEUE one
+# of $queues below.
 set -euo pipefail
 queues="uq-ft, uq-ft2, uq-deep, uq-deep2, uqd-low, uqd-high, uqd-high2, uqd-mid, uqd-top, uqd-upper, uqd-upper-deep, uqd-mid-deep, uqd-upper-big or uqd-mid-big"
 queue=${1:?queue $queues}
@@ -20,20 +21,24 @@ train() {  # NAME ARCH QPS [extra options]
     --patience 0 --crop 96 --batch-size 16 --time-limit "${minutes}min" "$@"
 }
 
-# The runs that go on from a shipped deep U-Net (bpg-uqd-30-51 or a specialist fine-tuned
-# from it): its weights and its grown architecture.
+# The runs that go on from a shipped U-Net: its weights, in an architecture with BLOCKS residual
+# blocks per level (more than the weights have: the new ones start as the identity).
+uqd() {  # BLOCKS INIT NAME QPS [extra options]
+  train "$3" UQ "$4" --init "$2" --arch-config "{\"blocks\": [$1]}" "${@:5}"
+}
+
+# bpg-uqd-30-51 and the specialists fine-tuned from it.
 from_uqd() {  # INIT NAME QPS [extra options]
-  local init=$1 name=$2 qps=$3
-  shift 3
-  train "$name" UQ "$qps" --init "$init" --arch-config '{"blocks": [2, 3, 4, 8]}' "$@"
+  uqd "2, 3, 4, 8" "$@"
 }
 
-# Session 13's round: a shipped specialist grown again, to 2-3-6-12 blocks (the new ones start
-# as the identity), on crops of 128 with a warm restart at 1e-4.
-deep_uqd() {  # INIT NAME QPS [extra options]: the U-Net with 2-3-6-12 residual blocks
-  train "$2" UQ "$3" --init "$1" --arch-config '{"blocks": [2, 3, 6, 12]}' "${@:4}"
+# The specialists grown deeper in session 13, and what goes on from them.
+deep_uqd() {  # INIT NAME QPS [extra options]
+  uqd "2, 3, 6, 12" "$@"
 }
 
+# Session 13's round: a specialist grown to 2-3-6-12 blocks on crops of 128, a warm restart
+# at 1e-4.
 grow_uqd() {  # INIT NAME QPS
   deep_uqd "$@" --crop 128 --batch-size 9 --lr 1e-4 --lr-halve-every 1500
 }
