@@ -26,6 +26,7 @@ from rcodec.optimize.calibration import ensure_calibration, load_calibration
 from rcodec.optimize.plan import Plan, budget_bytes_for_bpp, solve
 from rcodec.optimize.sweep import NO_FILTER, ImageSweeper, SweepRequest, Wanted, run_sweep
 from rcodec.optimize.table import plan_rows, plan_summary, to_candidates, total_pixels
+from rcodec.optimize.workers import allow_resident_networks
 from rcodec.postfilter.inference import available_cores
 from rcodec.postfilter.pipeline import decode_bytes
 from rcodec.version import __version__
@@ -293,6 +294,7 @@ def decompress(in_dir: Path, png_dir: Path, jobs: int = -1, progress: Progress =
 
 def _decode_one(source: Path, png_dir: Path, threads: int | None = None,
                 max_memory: int | None = None) -> Path:
+    allow_resident_networks()
     try:
         image = decode_bytes(source.read_bytes(), threads=threads, max_memory=max_memory)
     except RcodecError as error:

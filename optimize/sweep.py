@@ -25,6 +25,7 @@ from rcodec.codec.images import read_rgb
 from rcodec.errors import RcodecError, in_file
 from rcodec.optimize.cache import SweepCache, digest
 from rcodec.optimize.calibration import Calibration
+from rcodec.optimize.workers import allow_resident_networks
 from rcodec.postfilter import registry as model_registry
 from rcodec.postfilter.inference import (
     apply_filter,
@@ -313,6 +314,7 @@ def run_sweep(paths: Sequence[Path], request: SweepRequest, cache_root: str | Pa
 def _tagged(path: Path, request: SweepRequest, cache_root: str,
             threads: int | None = None, wanted: Wanted | None = None,
             ) -> tuple[Path, list[dict]]:
+    allow_resident_networks()
     try:
         return path, sweep_one(path, request, cache_root, threads, wanted)
     except RcodecError as error:
