@@ -1,9 +1,9 @@
 """Ship a trained run as a registered network (a maintainer's tool, not part of the CLI).
 
   python -m rcodec.postfilter.ship RUN_DIR --name bpg-m-qp40 --selector 2 --range 34:46 \\
-      --description "..." [--default] [--precision bf16] [--store bf16]
+      --description "..." [--default] [--precision bf16] [--store bf16] [--time-against NAME]
   python -m rcodec.postfilter.ship --ensemble-of bpg-m-qp40 --views 4 --name bpg-m-qp40-x4 \\
-      --selector 3 --description "..." [--default]
+      --selector 3 --description "..." [--default] [--time-against NAME]
 
 Copies RUN_DIR/best.safetensors to postfilter/weights/<name>.safetensors (with --store bf16,
 its parameters rounded to bfloat16: half the bytes, and the very pixels of bf16 inference,
@@ -15,6 +15,11 @@ registry is refused: files written with a selector must keep decoding with its n
 `--ensemble-of` registers a shipped network again, averaging several flips and transposes of
 each image (rcodec.postfilter.ensemble): a new name and selector, the same weights file, its
 own timing.
+
+Steps seen count from the first step: a run that went on from a registered network (`--init`)
+adds that network's steps to its own. `--time-against NAME` times the new network beside a
+shipped one and records that one's registered time scaled by their ratio, so a busy machine
+(a training run beside it) does not inflate the figure the planner budgets decode time by.
 """
 
 from __future__ import annotations
@@ -46,8 +51,9 @@ from rcodec.postfilter.weights import (
 
 def ship(run_dir: Path, name: str, selector: int, quantizer_range: tuple[int, int],
          description: str, default: bool = False, precision: str = "fp32",
-         store: str = "fp32") -> ModelEntry:
+         store: str = "fp32", time_against: str | None = None) -> ModelEntry:
     entries = _unused(name, selector)
+    control = _shipped(entries, time_against)
     config = json.loads(read_bytes(run_dir / "state.json"))["config"]
     data = read_bytes(run_dir / "best.safetensors")
     model = build(config["arch"], **config.get("arch_config", {}))
@@ -63,25 +69,40 @@ def ship(run_dir: Path, name: str, selector: int, quantizer_range: tuple[int, in
         params=parameter_count(model), description=description,
         # Luma and DCT-domain networks both filter the Y plane (inference tells them apart).
         channels="rgb" if input_kind(config["arch"]) == "rgb" else "y",
-        default=default, steps=int(read_metadata(data).get("step", 0)),
+        default=default, steps=_steps_from_start(entries, config, read_metadata(data)),
         precision=precision)
-    return _register_timed(entries, entry)
+    return _register_timed(entries, entry, control)
+
+
+def _steps_from_start(entries: list[ModelEntry], config: dict, metadata: dict[str, str]) -> int:
+    """The run's own steps, plus those of the registered network it started from."""
+    source = next((e for e in entries if e.name == config.get("init_weights")), None)
+    return int(metadata.get("step", 0)) + (source.steps if source and source.steps else 0)
 
 
 def ship_views(base: str, name: str, selector: int, views: int, description: str,
-               default: bool = False) -> ModelEntry:
+               default: bool = False, time_against: str | None = None) -> ModelEntry:
     """Register the shipped network `base` again, averaging `views` views of each image."""
     entries = _unused(name, selector)
-    source = next((e for e in entries if e.name == base), None)
-    if source is None:
-        raise RcodecError(f"no shipped network named {base!r}")
+    source = _shipped(entries, base)
+    control = _shipped(entries, time_against)
     check_views(views)
     if views == source.ensemble:
         raise RcodecError(f"{base!r} already averages {views} views")
     entry = dataclasses.replace(source, name=name, selector=selector, ensemble=views,
                                 description=description, default=default,
                                 seconds_per_mpx=None)
-    return _register_timed(entries, entry)
+    return _register_timed(entries, entry, control)
+
+
+def _shipped(entries: list[ModelEntry], name: str | None) -> ModelEntry | None:
+    """The registered network `name` (None for None)."""
+    if name is None:
+        return None
+    found = next((e for e in entries if e.name == name), None)
+    if found is None:
+        raise RcodecError(f"no shipped network named {name!r}")
+    return found
 
 
 def _unused(name: str, selector: int) -> list[ModelEntry]:
@@ -94,16 +115,32 @@ def _unused(name: str, selector: int) -> list[ModelEntry]:
     return entries
 
 
-def _register_timed(entries: list[ModelEntry], entry: ModelEntry) -> ModelEntry:
+def _register_timed(entries: list[ModelEntry], entry: ModelEntry,
+                    control: ModelEntry | None = None) -> ModelEntry:
     """Append `entry` to the registry, then time it here (on the bundled calibration photo, at
-    the middle of its quantizer range) and record its seconds per megapixel."""
+    the middle of its quantizer range) and record its seconds per megapixel: as measured, or
+    with a `control`, the control's registered figure times their ratio measured side by
+    side (alternating, the best of each, so load that comes and goes hits both alike)."""
     _write_registry([*entries, entry])
+    if control is None:
+        seconds = _seconds_per_mpx(entry)
+    elif control.seconds_per_mpx is None:
+        raise RcodecError(f"{control.name!r} has no registered time to scale")
+    else:
+        rounds = [(_seconds_per_mpx(entry), _seconds_per_mpx(control)) for _ in range(2)]
+        ratio = min(new for new, _ in rounds) / min(old for _, old in rounds)
+        seconds = control.seconds_per_mpx * ratio
+    entry = dataclasses.replace(entry, seconds_per_mpx=round(seconds, 3))
+    _write_registry([*entries, entry])
+    return entry
+
+
+def _seconds_per_mpx(entry: ModelEntry) -> float:
+    """`entry`'s seconds per megapixel, timed here on a decode of the calibration photo."""
     codec = codec_registry.make_codec(entry.codec)
     payload = codec.encode(calibration_image(), sum(entry.quantizer_range) // 2)
     timed = time_filter(entry, codec.decode(payload), repeats=5, payload=payload)
-    entry = dataclasses.replace(entry, seconds_per_mpx=round(timed["seconds_per_mpx"], 3))
-    _write_registry([*entries, entry])
-    return entry
+    return timed["seconds_per_mpx"]
 
 
 def parameters_as_bf16(model: nn.Module, metadata: dict[str, str]) -> bytes:
@@ -135,19 +172,22 @@ def main() -> None:
                         help="inference precision (bf16 where the CPU has it natively)")
     parser.add_argument("--store", choices=["fp32", "bf16"], default="fp32",
                         help="the weight file's parameter type")
+    parser.add_argument("--time-against", metavar="NAME",
+                        help="record NAME's registered time scaled by the ratio of the two, "
+                             "timed side by side")
     args = parser.parse_args()
     if (args.run is None) == (args.ensemble_of is None):
         parser.error("give a run folder or --ensemble-of NAME")
     if args.ensemble_of is not None:
         entry = ship_views(args.ensemble_of, args.name, args.selector, args.views,
-                           args.description, args.default)
+                           args.description, args.default, args.time_against)
         print(json.dumps(entry.to_json(), indent=2))
         return
     if args.range is None:
         parser.error("a run needs --range")
     low, high = (int(part) for part in args.range.split(":"))
     entry = ship(args.run, args.name, args.selector, (low, high), args.description,
-                 args.default, args.precision, args.store)
+                 args.default, args.precision, args.store, args.time_against)
     print(json.dumps(entry.to_json(), indent=2))
 
 

@@ -79,3 +79,44 @@ def test_bf16_storage_keeps_the_pixels_of_bf16_inference(tmp_path: Path,
     shipped = restore(load_model(entry), image, precision="bf16")
     assert np.array_equal(shipped, restore(trained, image, precision="bf16"))
     assert not np.array_equal(shipped, restore(trained, image))  # fp32 differs: a real test
+
+
+def test_a_run_from_a_shipped_network_counts_its_steps_too(tmp_path: Path,
+                                                           weights_folder: Path) -> None:
+    selector = max(e.selector for e in registry.load_registry()) + 1
+    base = tiny_run(tmp_path)
+    train(TrainConfig(**base, out_dir=str(tmp_path / "first"), max_steps=5))
+    first = ship.ship(tmp_path / "first", "test-first", selector, (38, 42), "first round")
+    train(TrainConfig(**base, out_dir=str(tmp_path / "second"), max_steps=3,
+                      init_weights="test-first"))
+    second = ship.ship(tmp_path / "second", "test-second", selector + 1, (38, 42), "on")
+    assert (first.steps, second.steps) == (5, 8)
+
+
+def test_time_against_scales_the_control_by_the_side_by_side_ratio(
+        tmp_path: Path, weights_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    train(TrainConfig(**tiny_run(tmp_path), out_dir=str(tmp_path / "run"), max_steps=5))
+    control = registry.find("bpg-m-qp40")
+    # The machine gets busier between rounds: the best of each round's pair is the ratio.
+    measured = iter([3.0, 6.0, 2.0, 5.0])
+    timed = []
+
+    def fake_seconds(entry: registry.ModelEntry) -> float:
+        timed.append(entry.name)
+        return next(measured)
+
+    monkeypatch.setattr(ship, "_seconds_per_mpx", fake_seconds)
+    selector = max(e.selector for e in registry.load_registry()) + 1
+    entry = ship.ship(tmp_path / "run", "test-timed", selector, (38, 42), "timed",
+                      time_against="bpg-m-qp40")
+    assert timed == ["test-timed", "bpg-m-qp40"] * 2
+    assert entry.seconds_per_mpx == round(control.seconds_per_mpx * 2.0 / 5.0, 3)
+    assert registry.find("test-timed").seconds_per_mpx == entry.seconds_per_mpx
+
+    # An unknown control is refused before anything is written.
+    before = (weights_folder / "registry.json").read_bytes()
+    with pytest.raises(RcodecError, match="no shipped network named 'nonesuch'"):
+        ship.ship(tmp_path / "run", "test-other", selector + 1, (38, 42), "x",
+                  time_against="nonesuch")
+    assert (weights_folder / "registry.json").read_bytes() == before
+    assert not (weights_folder / "test-other.safetensors").exists()
