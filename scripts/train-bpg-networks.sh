@@ -6,7 +6,7 @@
 # Usage: scripts/train-bpg-networks.sh QUEUE [MINUTES] [TRAIN_DIR] [VAL_DIR] [RUNS_DIR], QUEUE one
 # of $queues below.
 set -euo pipefail
-queues="uq-ft, uq-ft2, uq-deep, uq-deep2, uqd-low, uqd-high, uqd-high2, uqd-mid, uqd-top, uqd-upper, uqd-upper-deep, uqd-mid-deep, uqd-upper-big or uqd-mid-big"
+queues="uq-ft, uq-ft2, uq-deep, uq-deep2, uqd-low, uqd-high, uqd-high2, uqd-mid, uqd-top, uqd-upper, uqd-upper-deep, uqd-mid-deep, uqd-upper-big, uqd-mid-big, uqd-q46 or uqd-q46-low"
 queue=${1:?queue $queues}
 minutes=${2:-100}
 data=${3:-/tmp/bsds_train}            # bsds500 train+test
@@ -149,5 +149,23 @@ case $queue in
   # uqd-upper-big 26.0218 -> 26.0285 dB on the QP 42-46 crops (step 4,992) ships as
   # bpg-uqd-42-46-deep-v2, uqd-mid-big 27.7908 -> 27.7975 on the QP 38-44 crops (step 4,921)
   # as bpg-uqd-38-44-deep-v2. Over their last 1,000 steps they rose 0.0011 and 0.0016 dB.
+  # Session 15: QP 46 is still 0.015 dB short of +0.30. A specialist for the top of the
+  # upper range alone (QP 45-47), from bpg-uqd-42-46-deep-v2, on crops of 256 (the 1/8 level
+  # sees 32x32), a warm restart at 3e-5.
+  uqd-q46)
+    deep_uqd bpg-uqd-42-46-deep-v2 bpg_uqd_q46 45:47 --crop 256 --batch-size 2 --lr 3e-5 \
+      --lr-halve-every 1500
+    ;;
+  # The same at a third of the rate, beside it: every warm restart so far first fell.
+  uqd-q46-low)
+    deep_uqd bpg-uqd-42-46-deep-v2 bpg_uqd_q46_low 45:47 --crop 256 --batch-size 2 --lr 1e-5 \
+      --lr-halve-every 2000
+    ;;
+  # uqd-q46 fell first too (25.0879 -> 25.0814 dB on the QP 45-47 crops at step 1,000), then
+  # rose after the halvings to 25.0911 at step 5,500 (stopped, rate 3.75e-6): on full images
+  # +0.2769 / +0.2885 dB at QP 46 (one view / four) against bpg-uqd-42-46-deep-v2's +0.2743 /
+  # +0.2850, too little to ship 25 MB more weights for. uqd-q46-low fell and stayed below
+  # (25.0865 at 1,000; stopped). Resuming uqd-upper-big at 6.25e-6 stayed flat (26.0285 at
+  # 6,500). The top of the range needs capacity, not more steps of these nets.
   *) echo "queue $queues" >&2; exit 2 ;;
 esac
