@@ -53,7 +53,7 @@ def ship(run_dir: Path, name: str, selector: int, quantizer_range: tuple[int, in
          description: str, default: bool = False, precision: str = "fp32",
          store: str = "fp32", time_against: str | None = None) -> ModelEntry:
     entries = _unused(name, selector)
-    control = _shipped(entries, time_against)
+    control = _shipped(entries, time_against) if time_against else None
     config = json.loads(read_bytes(run_dir / "state.json"))["config"]
     data = read_bytes(run_dir / "best.safetensors")
     model = build(config["arch"], **config.get("arch_config", {}))
@@ -85,7 +85,7 @@ def ship_views(base: str, name: str, selector: int, views: int, description: str
     """Register the shipped network `base` again, averaging `views` views of each image."""
     entries = _unused(name, selector)
     source = _shipped(entries, base)
-    control = _shipped(entries, time_against)
+    control = _shipped(entries, time_against) if time_against else None
     check_views(views)
     if views == source.ensemble:
         raise RcodecError(f"{base!r} already averages {views} views")
@@ -95,10 +95,8 @@ def ship_views(base: str, name: str, selector: int, views: int, description: str
     return _register_timed(entries, entry, control)
 
 
-def _shipped(entries: list[ModelEntry], name: str | None) -> ModelEntry | None:
-    """The registered network `name` (None for None)."""
-    if name is None:
-        return None
+def _shipped(entries: list[ModelEntry], name: str) -> ModelEntry:
+    """The registered network `name`."""
     found = next((e for e in entries if e.name == name), None)
     if found is None:
         raise RcodecError(f"no shipped network named {name!r}")
