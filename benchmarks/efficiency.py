@@ -6,7 +6,8 @@
 For each registered network (one entry per weights file: a self-ensemble runs the same
 convolutions once per view), counts the multiply-adds of its convolutions on a WxH input with
 forward hooks, times whole-image inference through `restore_array` at the network's registered
-precision, and reports 2 x MACs / seconds. The peak is a square matmul in that precision, timed
+precision (the median of --repeats runs after warming up, as the decoder's calibration times),
+and reports 2 x MACs / seconds. The peak is a square matmul in that precision, timed
 in the same process right before and after each network, so that the ratio holds on a machine
 whose load comes and goes. DCT-domain networks (whose input is a JPEG's coefficients) are left
 out.
@@ -15,7 +16,6 @@ out.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
@@ -24,12 +24,13 @@ from torch import nn
 from rcodec.postfilter import registry
 from rcodec.postfilter.inference import (
     effective_precision,
+    jfif_luma,
     load_model,
     restore_array,
     torch_threads,
 )
 from rcodec.postfilter.models import is_conditioned
-from rcodec.postfilter.timing import calibration_image
+from rcodec.postfilter.timing import calibration_image, median_seconds
 
 MATMUL_SIDE = 2048
 
@@ -60,19 +61,11 @@ def convolution_macs(model: nn.Module, image: np.ndarray, quantizer: float | Non
 
 
 def matmul_peak(precision: str, repeats: int) -> float:
-    """FLOP/s of the best of `repeats` square matmuls in `precision` on all threads."""
+    """FLOP/s of a square matmul in `precision` on all threads (median of `repeats`)."""
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     a = torch.randn(MATMUL_SIDE, MATMUL_SIDE).to(dtype)
     b = torch.randn(MATMUL_SIDE, MATMUL_SIDE).to(dtype)
-    torch.matmul(a, b)  # warm-up: thread pool and packing buffers
-    best = min(_seconds(torch.matmul, a, b) for _ in range(repeats))
-    return 2 * MATMUL_SIDE**3 / best
-
-
-def _seconds(action: object, *args: object) -> float:
-    start = time.perf_counter()
-    action(*args)  # type: ignore[operator]
-    return time.perf_counter() - start
+    return 2 * MATMUL_SIDE**3 / median_seconds(repeats, torch.matmul, a, b)
 
 
 def network_input(kind: str, width: int, height: int) -> np.ndarray:
@@ -80,18 +73,16 @@ def network_input(kind: str, width: int, height: int) -> np.ndarray:
     photo = calibration_image()
     reps = (-(-height // photo.shape[0]), -(-width // photo.shape[1]), 1)
     rgb = np.tile(photo, reps)[:height, :width]
-    if kind == "rgb":
-        return rgb
-    luma = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    return luma[..., None]
+    return rgb if kind == "rgb" else jfif_luma(rgb)
 
 
 def selected(names: str) -> list[registry.ModelEntry]:
-    entries = [e for e in registry.load_registry() if e.ensemble == 1]
+    every = registry.load_registry()
+    entries = [e for e in every if e.ensemble == 1]
     if names == "all":
         return entries
     if names == "default":
-        weights = {e.weights for e in registry.load_registry() if e.default}
+        weights = {e.weights for e in every if e.default}
         return [e for e in entries if e.weights in weights]
     wanted = names.split(",")
     return [e for e in entries if e.name in wanted]
@@ -118,7 +109,7 @@ def main() -> None:
 
 
 def measure(entry: registry.ModelEntry, width: int, height: int, repeats: int) -> dict | None:
-    """MACs, best seconds, FLOP/s and the matmul peak around them for one network on a WxH
+    """MACs, seconds, FLOP/s and the matmul peak around them for one network on a WxH
     input (None for a DCT-domain network)."""
     model = load_model(entry)
     kind = getattr(model, "input_kind", "rgb")
@@ -129,16 +120,13 @@ def measure(entry: registry.ModelEntry, width: int, height: int, repeats: int) -
     image = network_input(kind, width, height)
     macs = convolution_macs(model, image, quantizer)
 
-    def run() -> None:
-        restore_array(model, image, tile=max(width, height), precision=precision,
-                      quantizer=quantizer)
-
     peak = matmul_peak(precision, repeats)
-    run()  # warm-up: oneDNN builds its kernels for these shapes and this precision
-    seconds = min(_seconds(run) for _ in range(repeats))
+    seconds = median_seconds(repeats, lambda: restore_array(
+        model, image, tile=max(width, height), precision=precision, quantizer=quantizer))
     peak = max(peak, matmul_peak(precision, repeats))
     return {"precision": precision, "macs": macs, "seconds": seconds,
             "flops": 2 * macs / seconds, "peak": peak}
+
 
 if __name__ == "__main__":
     main()
