@@ -1,8 +1,11 @@
-"""Test helpers: paths to bundled data and a reader for 16-bit PNGs, which Pillow narrows."""
+"""Test helpers: paths to bundled data, a reader for 16-bit PNGs (which Pillow narrows) and
+an importer for scripts/."""
 
 from __future__ import annotations
 
+import importlib.util
 import struct
+import types
 import zlib
 from pathlib import Path
 
@@ -83,3 +86,12 @@ def save_entry(tmp_path: Path, monkeypatch, model, arch: str, **fields):
     inference._MODELS.clear()
     return ModelEntry(f"jpeg-{arch}", 201, arch, {}, "jpeg", (5, 15), f"{arch}.safetensors",
                       digest, parameter_count(model), **fields)
+
+
+def load_script(name: str) -> types.ModuleType:
+    """A file of scripts/ (whose names have hyphens) imported as a module."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / name
+    spec = importlib.util.spec_from_file_location(path.stem.replace("-", "_"), path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
