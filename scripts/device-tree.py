@@ -69,6 +69,9 @@ def park(repo: Path) -> list[str]:
     parked = repo / PARKED
     if parked.exists():
         raise TreeError(f"{parked} exists: the weights are parked already (run restore)")
+    ignored = subprocess.run(["git", "-C", str(repo), "check-ignore", "-q", f"{PARKED}/x"])
+    if ignored.returncode != 0:  # else the parked files travel as untracked ones
+        raise TreeError(f"git does not ignore {PARKED}/: add /{PARKED}/ to .gitignore")
     weights = tracked_weights(repo)
     changed = git(repo, "status", "--porcelain", "--", *weights) if weights else ""
     if changed:

@@ -121,6 +121,13 @@ def test_parking_refuses_weights_with_uncommitted_changes(checkout: Path) -> Non
     assert not (checkout / device_tree.PARKED).exists()
 
 
+def test_parking_refuses_a_parking_folder_git_would_send(checkout: Path) -> None:
+    (checkout / ".gitignore").write_text("")
+    with pytest.raises(device_tree.TreeError, match="does not ignore"):
+        device_tree.park(checkout)
+    assert "a.safetensors" in git(checkout, "ls-files")
+
+
 def test_the_command_line_reports_the_size_and_fails_over_the_limit(
         checkout: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
