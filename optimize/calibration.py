@@ -84,6 +84,12 @@ class Calibration:
         known = self.filters.get(name)
         return known if known is not None and known.get("sha256") == sha256 else None
 
+    def _windows_of(self, sha256: str) -> dict[str, Any] | None:
+        """A record of any network with these weights: its window times hold for every
+        entry of the weights (an entry averaging views runs the same network on each)."""
+        return next((known for known in self.filters.values()
+                     if known.get("sha256") == sha256), None)
+
     def filter_rate(self, name: str, sha256: str) -> float | None:
         """Seconds per megapixel of a network with these weights at full tiles, or None if
         not measured here."""
@@ -234,7 +240,7 @@ def calibrate(filter_names: Sequence[str] | None = None, codecs: Sequence[str] |
     if progress:
         progress("write PNG", result.output_seconds_per_mpx)
     for entry in entries:
-        known = result._filter(entry.name, entry.sha256)
+        known = result._filter(entry.name, entry.sha256) or result._windows_of(entry.sha256)
         image, payload = decoded[entry.codec]
         result.filters[entry.name] = time_filter(entry, image, repeats, image_shapes, known,
                                                  payload)

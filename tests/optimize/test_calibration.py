@@ -76,6 +76,33 @@ def test_calibration_times_the_windows_of_the_images_at_hand(
     assert cal.load_calibration().covers("bpg", filters, [(50, 90)])
 
 
+def test_an_entry_averaging_views_reuses_the_window_times_of_its_weights(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The four-view entry runs the same network on the same windows as the one-view entry
+    of its weights: calibrating it after that one times no window again."""
+    import dataclasses
+
+    from helpers import save_entry
+
+    from rcodec.postfilter import timing
+
+    one = save_entry(tmp_path, monkeypatch, build("l4"), "l4", channels="y")
+    four = dataclasses.replace(one, name="jpeg-l4-x4", selector=202, ensemble=4)
+    monkeypatch.setattr(registry, "load_registry", lambda: [one, four])
+    first = cal.calibrate([one.name], codecs=("jpeg",), repeats=1, image=SMALL)
+    runs = []
+    monkeypatch.setattr(timing, "run_window", lambda *args: runs.append(args))
+    both = cal.calibrate([four.name], codecs=("jpeg",), repeats=1, image=SMALL, base=first)
+    assert runs == []
+    timed_one, timed_four = both.filters[one.name], both.filters[four.name]
+    assert timed_four["windows"] == timed_one["windows"] and timed_four["views"] == 4
+    assert timed_four["seconds_per_mpx"] == pytest.approx(4 * timed_one["seconds_per_mpx"])
+    network = [both.filter_seconds(e.name, e.sha256, 96, 128)  # less the luma conversions
+               - both.filters[e.name]["extra_seconds_per_mpx"] * 96 * 128 / 1e6
+               for e in (one, four)]
+    assert network[1] == pytest.approx(4 * network[0])
+
+
 def test_calibration_from_another_machine_is_ignored(cal_file: Path) -> None:
     foreign = cal.Calibration({"cpu": "a faster one"}, {"bpg": 0.01})
     cal.save_calibration(foreign)
