@@ -5,10 +5,12 @@
   python -m rcodec.postfilter.ship --ensemble-of bpg-m-qp40 --views 4 --name bpg-m-qp40-x4 \\
       --selector 3 --description "..." [--default] [--time-against NAME]
 
-Copies RUN_DIR/best.safetensors to postfilter/weights/<name>.safetensors (with --store bf16,
-its parameters rounded to bfloat16: half the bytes, and the very pixels of bf16 inference,
-whose autocast rounds every convolution's weights so anyway), and appends the
-entry (architecture and config from the run's state.json, sha256, parameter count, steps seen,
+RUN_DIR is a training run's folder, or any folder holding its best.safetensors and
+report.json (what scripts/train-gpu.sh brings back from a GPU machine). Copies
+RUN_DIR/best.safetensors to postfilter/weights/<name>.safetensors (with --store bf16, its
+parameters rounded to bfloat16: half the bytes, and the very pixels of bf16 inference, whose
+autocast rounds every convolution's weights so anyway), and appends the entry (architecture
+and config from the run's state.json or report.json, sha256, parameter count, steps seen,
 seconds per megapixel timed here) to the registry. A name or selector byte already in the
 registry is refused: files written with a selector must keep decoding with its network.
 
@@ -56,7 +58,7 @@ def ship(run_dir: Path, name: str, selector: int, quantizer_range: tuple[int, in
          store: str = "fp32", time_against: str | None = None) -> ModelEntry:
     entries = _unused(name, selector)
     control = _shipped(entries, time_against) if time_against else None
-    config = json.loads(read_bytes(run_dir / "state.json"))["config"]
+    config = run_config(run_dir)
     data = read_bytes(run_dir / "best.safetensors")
     model = build(config["arch"], **config.get("arch_config", {}))
     model.load_state_dict(parse_safetensors(data, run_dir / "best.safetensors"), strict=True)
@@ -74,6 +76,21 @@ def ship(run_dir: Path, name: str, selector: int, quantizer_range: tuple[int, in
         default=default, steps=_steps_from_start(entries, config, read_metadata(data)),
         precision=precision)
     return _register_timed(entries, entry, control)
+
+
+def run_config(run_dir: Path) -> dict:
+    """The run's architecture, its options and codec: from state.json, or from report.json
+    alone where only the best weights and the report came back (scripts/train-gpu.sh's
+    output)."""
+    state = run_dir / "state.json"
+    if state.is_file():
+        return json.loads(read_bytes(state))["config"]
+    report = json.loads(read_bytes(run_dir / "report.json"))
+    try:
+        return {key: report[key] for key in ("arch", "arch_config", "codec")}
+    except KeyError as missing:
+        raise RcodecError(f"{run_dir / 'report.json'}: no {missing} (not a training report)"
+                          ) from None
 
 
 def _steps_from_start(entries: list[ModelEntry], config: dict, metadata: dict[str, str]) -> int:

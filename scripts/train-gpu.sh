@@ -3,7 +3,8 @@
 # QP 40 on one GPU machine, side by side, within 9 minutes of wall time, from the pairs that
 # scripts/prepare-gpu-data.py made here (gpu-data/, carried with the working tree: that
 # machine has no PyAV to run x265). Writes each network's best weights as bf16 safetensors
-# (bpg-A-qp40.safetensors, ...), its report.json and one log to OUT.
+# and its report.json to OUT/A/, OUT/B/, OUT/C/ (best.safetensors, report.json: what
+# `python -m rcodec.postfilter.ship OUT/A ...` takes), and one log to OUT.
 #
 #   scripts/train-gpu.sh [OUT]          OUT defaults to $OUT (the device tool's folder)
 #   MINUTES=7 TINY=1 GPU_DATA=dir WHEELS=dir ...
@@ -73,8 +74,9 @@ for arch in "ABC":
     meta = header.get("__metadata__", {})
     half = {k: (v.to(torch.bfloat16) if v.is_floating_point() else v).contiguous()
             for k, v in tensors.items()}
-    safetensors.torch.save_file(half, str(out / f"bpg-{arch}-qp40.safetensors"), metadata=meta)
-    (out / f"{arch}-report.json").write_bytes((work / arch / "report.json").read_bytes())
+    (out / arch).mkdir(exist_ok=True)
+    safetensors.torch.save_file(half, str(out / arch / "best.safetensors"), metadata=meta)
+    (out / arch / "report.json").write_bytes((work / arch / "report.json").read_bytes())
     report = json.loads((work / arch / "report.json").read_text())
     print(f"{arch}: {report['steps']} steps, best at {report['best_step']}, val gain "
           f"{report['val_psnr_gain']:+.4f} dB, {report['params']} parameters")

@@ -120,3 +120,14 @@ def test_time_against_scales_the_control_by_the_side_by_side_ratio(
                   time_against="nonesuch")
     assert (weights_folder / "registry.json").read_bytes() == before
     assert not (weights_folder / "test-other.safetensors").exists()
+
+
+def test_a_folder_without_state_or_a_training_report_is_refused(tmp_path: Path,
+                                                                weights_folder: Path) -> None:
+    selector = max(e.selector for e in registry.load_registry()) + 1
+    with pytest.raises(RcodecError, match="report.json: cannot read"):
+        ship.ship(tmp_path, "test-none", selector, (38, 42), "no run here")
+    (tmp_path / "report.json").write_text('{"arch": "A"}')
+    with pytest.raises(RcodecError, match="no 'arch_config' \\(not a training report\\)"):
+        ship.ship(tmp_path, "test-none", selector, (38, 42), "no run here")
+    assert not list(weights_folder.glob("*.safetensors"))

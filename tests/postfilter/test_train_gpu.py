@@ -19,6 +19,7 @@ import safetensors.torch
 import torch
 from helpers import load_script
 
+from rcodec.postfilter import registry, ship
 from rcodec.postfilter.models import build
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,7 +46,8 @@ def test_a_device_call_fits_with_the_weights_parked() -> None:
     assert device_tree.travelling_bytes(REPO) > device_tree.TRAVEL_LIMIT  # why parking exists
 
 
-def test_train_gpu_script_runs_end_to_end_on_cpu(tmp_path: Path) -> None:
+def test_train_gpu_script_runs_end_to_end_on_cpu(tmp_path: Path,
+                                                  weights_folder: Path) -> None:
     tree, out = tmp_path / "tree", tmp_path / "out"
     for path in sent_with_weights_parked():
         (tree / path).parent.mkdir(parents=True, exist_ok=True)
@@ -69,15 +71,21 @@ def test_train_gpu_script_runs_end_to_end_on_cpu(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     log = (out / "train-gpu.log").read_text()
     assert "status 0" in log
+    tiny = {"blocks": 1, "maps": 8}  # the script's tiny configuration
     for arch in "ABC":
-        tensors = safetensors.torch.load((out / f"bpg-{arch}-qp40.safetensors").read_bytes())
+        tensors = safetensors.torch.load((out / arch / "best.safetensors").read_bytes())
         assert {t.dtype for t in tensors.values()} == {torch.bfloat16}
-        model = build(arch, blocks=1, maps=8)  # the tiny configuration's size
+        model = build(arch, **tiny)
         model.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=True)
-        report = json.loads((out / f"{arch}-report.json").read_text())
+        report = json.loads((out / arch / "report.json").read_text())
         assert report["steps"] == 4 and report["arch"] == arch
         assert f"{arch}: 4 steps" in log
-    assert len(list(out.iterdir())) <= 8  # what the device tool brings back
+    assert len([p for p in out.rglob("*") if p.is_file()]) <= 8  # what the device tool
+    # brings back
+    # What came back ships as it is (its steps from the weights' metadata).
+    selector = max(e.selector for e in registry.load_registry()) + 1
+    entry = ship.ship(out / "A", "test-gpu-a", selector, (40, 40), "as it came back")
+    assert (entry.arch, entry.config, entry.codec, entry.steps) == ("A", tiny, "bpg", 4)
 
 
 def git(repo: Path, *args: str) -> str:
