@@ -58,10 +58,7 @@ def ship(run_dir: Path, name: str, selector: int, quantizer_range: tuple[int, in
          store: str = "fp32", time_against: str | None = None) -> ModelEntry:
     entries = _unused(name, selector)
     control = _shipped(entries, time_against) if time_against else None
-    config = run_config(run_dir)
-    data = read_bytes(run_dir / "best.safetensors")
-    model = build(config["arch"], **config.get("arch_config", {}))
-    model.load_state_dict(parse_safetensors(data, run_dir / "best.safetensors"), strict=True)
+    config, data, model = trained_model(run_dir)
     if store == "bf16":
         data = parameters_as_bf16(model, read_metadata(data))
     file_name = f"{name}.safetensors"
@@ -76,6 +73,16 @@ def ship(run_dir: Path, name: str, selector: int, quantizer_range: tuple[int, in
         default=default, steps=_steps_from_start(entries, config, read_metadata(data)),
         precision=precision)
     return _register_timed(entries, entry, control)
+
+
+def trained_model(run_dir: Path) -> tuple[dict, bytes, nn.Module]:
+    """The run's config (run_config), the bytes of its best.safetensors and the network
+    holding them."""
+    config = run_config(run_dir)
+    data = read_bytes(run_dir / "best.safetensors")
+    model = build(config["arch"], **config.get("arch_config", {}))
+    model.load_state_dict(parse_safetensors(data, run_dir / "best.safetensors"), strict=True)
+    return config, data, model
 
 
 def run_config(run_dir: Path) -> dict:

@@ -58,26 +58,23 @@ for arch in A B C; do
     cat "$work/$arch/log.csv" 2>/dev/null; } >> "$log"
 done
 "$python" - "$work" "$out" >> "$log" 2>&1 <<'PY'
-# Each best.safetensors as bf16 (the shipped precision, half the size), with its metadata.
+# Each best.safetensors with its parameters in bf16 (the shipped precision, half the size),
+# its buffers and metadata as trained: ship's own conversion.
 import json, sys
 from pathlib import Path
-import safetensors.torch
-import torch
+from rcodec.postfilter.ship import parameters_as_bf16, trained_model
+from rcodec.postfilter.weights import read_metadata
 work, out = Path(sys.argv[1]), Path(sys.argv[2])
 for arch in "ABC":
-    best = work / arch / "best.safetensors"
-    if not best.is_file():
+    run = work / arch
+    if not (run / "best.safetensors").is_file():
         print(f"{arch}: no weights"); continue
-    tensors = safetensors.torch.load(best.read_bytes())
-    with open(best, "rb") as handle:
-        header = json.loads(handle.read(int.from_bytes(handle.read(8), "little")))
-    meta = header.get("__metadata__", {})
-    half = {k: (v.to(torch.bfloat16) if v.is_floating_point() else v).contiguous()
-            for k, v in tensors.items()}
+    _, data, model = trained_model(run)
     (out / arch).mkdir(exist_ok=True)
-    safetensors.torch.save_file(half, str(out / arch / "best.safetensors"), metadata=meta)
-    (out / arch / "report.json").write_bytes((work / arch / "report.json").read_bytes())
-    report = json.loads((work / arch / "report.json").read_text())
+    (out / arch / "best.safetensors").write_bytes(parameters_as_bf16(model, read_metadata(data)))
+    report = (run / "report.json").read_bytes()
+    (out / arch / "report.json").write_bytes(report)
+    report = json.loads(report)
     print(f"{arch}: {report['steps']} steps, best at {report['best_step']}, val gain "
           f"{report['val_psnr_gain']:+.4f} dB, {report['params']} parameters")
 PY
