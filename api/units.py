@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
 
 _BYTE_UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 2**10, "kib": 2**10, "m": 2**20, "mb": 2**20,
@@ -25,6 +26,14 @@ def _parse(text: str, units: dict[str, int], what: str) -> float:
 def parse_bytes(text: str) -> int:
     """'2G', '512MB', '1.5GiB' or a plain byte count; powers of 1024."""
     return int(_parse(text, _BYTE_UNITS, "a size"))
+
+
+def format_bytes(count: int) -> str:
+    """A byte count as parse_bytes reads it back, rounded up to one decimal: '156.3M'."""
+    for unit, size in (("G", 2**30), ("M", 2**20), ("K", 2**10)):
+        if count >= size:
+            return f"{math.ceil(count / size * 10) / 10:g}{unit}"
+    return str(count)
 
 
 def parse_seconds(text: str) -> float:

@@ -27,6 +27,7 @@ from rcodec.postfilter.ensemble import self_ensemble
 from rcodec.postfilter.models import build, is_conditioned, receptive_radius
 from rcodec.postfilter.registry import ModelEntry
 from rcodec.postfilter.weights import load_weights
+from rcodec.units import format_bytes
 
 #: Tile size (output pixels per side) used by `apply_filter`, i.e. by every decode and by the
 #: sweep, so that the sweep measures exactly the pixels the decoder outputs (networks whose
@@ -83,12 +84,37 @@ def bytes_per_pixel(model: nn.Module, precision: Precision = "fp32") -> int:
     return widest_layer(model) * sample * LIVE_TENSORS + 2 * 3 * 4
 
 
-def choose_tile(model: nn.Module, max_memory: int, precision: Precision = "fp32") -> int:
-    """The largest tile side (a multiple of TILE_STEP) whose haloed window fits the budget."""
+def choose_tile(model: nn.Module, max_memory: int, precision: Precision = "fp32",
+                shape: tuple[int, int] | None = None) -> int:
+    """The largest tile side (a multiple of TILE_STEP) whose haloed window fits the budget.
+
+    With the image's `shape` (height, width), windows are clipped at its border as
+    `tile_windows` clips them: the whole image's side comes back when it fits, and a budget
+    that not even the smallest tile's window fits raises RcodecError. (A smaller tile never
+    saves memory once its window spans the image; it only runs the network more times, up
+    to hundreds of times for a U-Net's 250-pixel halo.) Without a shape, windows are square.
+    """
+    per_pixel = bytes_per_pixel(model, precision)
     radius = receptive_radius(model)
-    window = math.isqrt(max(0, max_memory // bytes_per_pixel(model, precision)))
-    tile = (window - 2 * radius) // TILE_STEP * TILE_STEP
-    return max(tile, TILE_STEP)
+    height, width = shape if shape is not None else (None, None)
+
+    def window_bytes(tile: int) -> int:
+        side = tile + 2 * radius
+        return min(side, height or side) * min(side, width or side) * per_pixel
+
+    if shape is None:
+        window = math.isqrt(max(0, max_memory // per_pixel))
+        candidates = [max((window - 2 * radius) // TILE_STEP * TILE_STEP, TILE_STEP)]
+    else:
+        whole = max(shape)
+        candidates = [whole, *range((whole - 1) // TILE_STEP * TILE_STEP, 0, -TILE_STEP)]
+    for tile in candidates:
+        if window_bytes(tile) <= max_memory:
+            return tile
+    size = "" if shape is None else f" of a {width}x{height} image"
+    raise RcodecError(f"{format_bytes(max_memory)} of memory is too little: the network's "
+                      f"smallest tile{size} needs a window of "
+                      f"{format_bytes(window_bytes(TILE_STEP))} of activations")
 
 
 def tile_grid(height: int, width: int, tile: int) -> list[tuple[int, int, int, int]]:
@@ -192,8 +218,7 @@ def restore_array(model: nn.Module, image: np.ndarray, tile: int | None = None,
     height, width = image.shape[:2]
     if tile is None:
         budget = DEFAULT_MAX_MEMORY if max_memory is None else max_memory
-        whole = height * width * bytes_per_pixel(model, precision) <= budget
-        tile = max(height, width) if whole else choose_tile(model, budget, precision)
+        tile = choose_tile(model, budget, precision, (height, width))
     radius = receptive_radius(model)
     device = next(model.parameters()).device
     out: np.ndarray | None = None
@@ -260,10 +285,11 @@ def effective_precision(entry: ModelEntry) -> Precision:
 
 
 def decode_tile(model: nn.Module, max_memory: int | None = None,
-                precision: Precision = "fp32") -> int:
+                precision: Precision = "fp32", shape: tuple[int, int] | None = None) -> int:
     """The tile side decoding uses: DEFAULT_TILE, or the model's larger `preferred_tile` as
     far as DEFAULT_MAX_MEMORY allows, or a smaller one when its haloed window would not fit
-    in `max_memory` bytes of activations. (A smaller tile gives the same output up to float
+    in `max_memory` bytes of activations for an image of `shape` (`choose_tile`, which
+    raises RcodecError when no tile fits). (A smaller tile gives the same output up to float
     rounding, so uint8 pixels can differ only where a value sits within that rounding of a
     .5 tie; networks with a preferred tile give exactly the same pixels at any tile.)"""
     tile = DEFAULT_TILE
@@ -273,7 +299,7 @@ def decode_tile(model: nn.Module, max_memory: int | None = None,
                                      choose_tile(model, DEFAULT_MAX_MEMORY, precision)))
     if max_memory is None:
         return tile
-    return min(tile, choose_tile(model, max_memory, precision))
+    return min(tile, choose_tile(model, max_memory, precision, shape))
 
 
 def apply_filter(entry: ModelEntry, decoded: np.ndarray, payload: bytes, *,
@@ -297,10 +323,19 @@ def apply_filter(entry: ModelEntry, decoded: np.ndarray, payload: bytes, *,
     _check_rgb(decoded)
     model = load_model(entry)
     precision = effective_precision(entry)
-    tile = decode_tile(model, max_memory, precision)
+    tile = _entry_tile(entry, model, max_memory, precision, decoded.shape[:2])
     quantizer = bitstream_quantizer(entry, payload) if is_conditioned(model) else None
     return to_uint8(restore(model, decoded, tile=tile, threads=threads, precision=precision,
                             quantizer=quantizer, views=entry.ensemble))
+
+
+def _entry_tile(entry: ModelEntry, model: nn.Module, max_memory: int | None,
+                precision: Precision, shape: tuple[int, int]) -> int:
+    """decode_tile for a registered network, naming it when the memory budget is too small."""
+    try:
+        return decode_tile(model, max_memory, precision, shape)
+    except RcodecError as error:
+        raise RcodecError(f"post-filter {entry.name!r}: {error}") from None
 
 
 def bitstream_quantizer(entry: ModelEntry, payload: bytes) -> int:
@@ -394,7 +429,7 @@ def _apply_luma_filter(entry: ModelEntry, decoded: np.ndarray, payload: bytes, *
         raise RcodecError(f"post-filter {entry.name!r}: registered for channels 'y' but "
                           f"architecture {entry.arch!r} takes RGB")
     precision = effective_precision(entry)
-    tile = decode_tile(model, max_memory, precision)
+    tile = _entry_tile(entry, model, max_memory, precision, decoded.shape[:2])
     if kind == "dct":
         if entry.ensemble != 1:  # a coefficient plane has no flipped views
             raise RcodecError(f"post-filter {entry.name!r}: a DCT-domain network averages "

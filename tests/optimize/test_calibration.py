@@ -15,8 +15,14 @@ from rcodec.errors import RcodecError
 from rcodec.optimize import calibration as cal
 from rcodec.optimize.sweep import NO_FILTER, CodecSpec, FilterSpec, SweepRequest, run_sweep
 from rcodec.postfilter import registry
-from rcodec.postfilter.inference import DEFAULT_TILE, decode_tile, load_model
-from rcodec.postfilter.models import build
+from rcodec.postfilter.inference import (
+    DEFAULT_TILE,
+    bytes_per_pixel,
+    decode_tile,
+    effective_precision,
+    load_model,
+)
+from rcodec.postfilter.models import build, receptive_radius
 from rcodec.units import parse_bytes, parse_seconds
 
 SMALL = np.asarray(Image.open(sample_paths()[0]).convert("RGB"))[:96, :128]
@@ -238,7 +244,11 @@ def test_max_memory_shrinks_tiles_only_when_needed(shipped: registry.ModelEntry)
     full = decode_tile(model)
     assert full >= DEFAULT_TILE
     assert decode_tile(model, 2**40) == full
-    assert decode_tile(model, 20 * 2**20) < DEFAULT_TILE
+    assert decode_tile(model, 400 * 2**20) < DEFAULT_TILE
+    # A budget that holds a whole 400x300 image decodes it in one window, where tiles of 32
+    # (all a square 540-pixel window allowed) would run the net on that window 130 times.
+    whole_image = 300 * 400 * bytes_per_pixel(model)
+    assert decode_tile(model, whole_image, shape=(300, 400)) == 400
 
 
 def test_a_unet_decodes_in_its_larger_tiles_as_memory_allows() -> None:
@@ -251,17 +261,36 @@ def test_a_unet_decodes_in_its_larger_tiles_as_memory_allows() -> None:
 
 def test_decode_with_a_small_memory_budget_gives_the_same_image(
         tmp_path: Path, shipped: registry.ModelEntry) -> None:
-    source = tmp_path / "a.png"
-    Image.fromarray(np.asarray(Image.open(sample_paths()[0]).convert("RGB"))).save(source)
+    # 741x500: wider than the U-Net's 2 x 254-pixel halo, so columns of tiles save memory.
+    source = next(path for path in sample_paths() if path.stem == "motorcycle")
     rcb = tmp_path / "a.rcb"
     assert main(["encode", str(source), "-o", str(rcb), "--qp", "40", "--filter",
                  shipped.name]) == 0
+    # A budget that holds the windows of 192-pixel tiles and no more: the decode tiles.
+    model, precision = load_model(shipped), effective_precision(shipped)
+    window = 192 + 2 * receptive_radius(model)
+    budget = min(window, 500) * min(window, 741) * bytes_per_pixel(model, precision)
+    assert decode_tile(model, budget, precision, (500, 741)) == 192
     outputs = []
-    for extra in ([], ["--max-memory", "8M", "--threads", "1"]):
+    for extra in ([], ["--max-memory", str(budget), "--threads", "1"]):
         target = tmp_path / f"out{len(outputs)}.png"
         assert main(["decode", str(rcb), "-o", str(target), *extra]) == 0
         outputs.append(np.asarray(Image.open(target)))
     assert np.array_equal(outputs[0], outputs[1])
+
+
+def test_a_memory_budget_no_window_fits_is_refused_by_name(
+        tmp_path: Path, shipped: registry.ModelEntry, capsys: pytest.CaptureFixture) -> None:
+    source, rcb, target = tmp_path / "a.png", tmp_path / "a.rcb", tmp_path / "b.png"
+    Image.fromarray(np.zeros((48, 80, 3), np.uint8)).save(source)
+    assert main(["encode", str(source), "-o", str(rcb), "--qp", "40", "--filter",
+                 shipped.name]) == 0
+    capsys.readouterr()
+    assert main(["decode", str(rcb), "-o", str(target), "--max-memory", "1M"]) == 1
+    error = capsys.readouterr().err
+    assert f"a.rcb: post-filter {shipped.name!r}: 1M of memory is too little" in error
+    assert "smallest tile of a 80x48 image" in error
+    assert not target.exists()
 
 
 def test_bad_max_memory_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

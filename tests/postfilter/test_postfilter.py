@@ -99,7 +99,13 @@ def test_memory_budget_picks_tiles_with_the_same_output() -> None:
     assert inference.choose_tile(model, per_pixel * 64 * 64) == 32
     tiled = restore(model, image, max_memory=per_pixel * 64 * 64)
     assert np.abs(tiled - whole).max() <= 1e-4
-    assert inference.choose_tile(model, per_pixel * 20 * 20) == inference.TILE_STEP  # floor
+    # Windows are clipped at the image: a budget holding the whole image gets it whole ...
+    assert inference.choose_tile(model, per_pixel * 60 * 75, shape=(60, 75)) == 75
+    # ... and one that cannot hold even the smallest tile's window is refused.
+    with pytest.raises(RcodecError, match=r"smallest tile of a 75x60 image needs a window"):
+        inference.choose_tile(model, per_pixel * 20 * 20, shape=(60, 75))
+    with pytest.raises(RcodecError, match="of memory is too little"):
+        inference.choose_tile(model, per_pixel * 20 * 20)
 
 
 def test_default_budget_tiles_4k_through_a() -> None:
