@@ -35,14 +35,21 @@ from rcodec.postfilter.models import is_conditioned, receptive_radius
 WARM_UP_SECONDS = 0.3
 
 
+#: Timed seconds after which two runs are enough: a run this long varies by a few percent,
+#: and the full-tile window of a deep U-Net takes 10-20 s a run on one core, so three more
+#: runs would add a minute to the calibration for nothing.
+ENOUGH_SECONDS = 2.0
+
+
 def median_seconds(repeats: int, action: Callable[..., object], *args: object) -> float:
-    """Median wall time of `action(*args)` over `repeats` runs, after warming up."""
+    """Median wall time of `action(*args)` over `repeats` runs, after warming up; over two
+    (or `repeats` if fewer) once the runs have taken ENOUGH_SECONDS."""
     start = time.perf_counter()
     action(*args)
     while time.perf_counter() - start < WARM_UP_SECONDS:
         action(*args)
-    times = []
-    for _ in range(repeats):
+    times: list[float] = []
+    while len(times) < repeats and not (len(times) >= 2 and sum(times) >= ENOUGH_SECONDS):
         start = time.perf_counter()
         action(*args)
         times.append(time.perf_counter() - start)

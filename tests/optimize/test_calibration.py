@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -71,15 +72,25 @@ def test_calibrate_times_every_stage_and_survives_a_reload(
 
 
 def test_calibration_times_the_windows_of_the_images_at_hand(
-        cal_file: Path, shipped: registry.ModelEntry) -> None:
-    filters = [(shipped.name, shipped.sha256)]
-    first = cal.ensure_calibration("bpg", filters, [(60, 70)])
-    assert first.covers("bpg", filters, [(60, 70)])
-    assert not first.covers("bpg", filters, [(50, 90)])
-    again = cal.ensure_calibration("bpg", filters, [(60, 70), (50, 90)])
-    timed = {(h, w) for h, w, _ in again.filters[shipped.name]["windows"]}
+        cal_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from helpers import save_entry
+
+    # A U-Net as the shipped ones (1024-pixel tiles, strided levels), narrow enough that
+    # timing its full-tile window takes a moment.
+    config = {"widths": [4, 4, 4, 4], "blocks": [1, 1, 1, 1], "conditioned": True}
+    entry = dataclasses.replace(save_entry(tmp_path, monkeypatch, build("UQ", **config), "UQ"),
+                                config=config, channels="rgb")
+    monkeypatch.setattr(registry, "load_registry", lambda: [entry])
+    filters = [(entry.name, entry.sha256)]
+    first = cal.ensure_calibration("jpeg", filters, [(60, 70)])
+    assert first.covers("jpeg", filters, [(60, 70)])
+    assert not first.covers("jpeg", filters, [(50, 90)])
+    again = cal.ensure_calibration("jpeg", filters, [(60, 70), (50, 90)])
+    timed = {(h, w) for h, w, _ in again.filters[entry.name]["windows"]}
     assert {(60, 70), (50, 90)} <= timed  # whole images under one tile: one window each
-    assert cal.load_calibration().covers("bpg", filters, [(50, 90)])
+    assert cal.load_calibration().covers("jpeg", filters, [(50, 90)])
 
 
 def test_an_entry_averaging_views_reuses_the_window_times_of_its_weights(
@@ -299,3 +310,20 @@ def test_bad_max_memory_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureF
               "--max-memory", "lots"])
     assert exit_info.value.code == 2
     assert "cannot read a size 'lots'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("run_seconds", "measured_runs"), [(0.01, 5), (0.5, 4), (1.5, 2)])
+def test_long_runs_are_timed_twice_short_ones_as_often_as_asked(
+        monkeypatch: pytest.MonkeyPatch, run_seconds: float, measured_runs: int) -> None:
+    from rcodec.postfilter import timing
+
+    clock = {"now": 0.0, "runs": 0}
+
+    def run() -> None:  # an action of `run_seconds` on a clock of its own
+        clock["now"] += run_seconds
+        clock["runs"] += 1
+
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: clock["now"])
+    assert timing.median_seconds(5, run) == pytest.approx(run_seconds)
+    warm_up = max(1, math.ceil(timing.WARM_UP_SECONDS / run_seconds - 1e-9))
+    assert clock["runs"] - warm_up == measured_runs
