@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,9 +26,12 @@ def python_section() -> str:
 
 
 @pytest.fixture(scope="module")
-def readme_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """The README's Python section, run as written in a fresh folder and interpreter."""
+def readme_run(tmp_path_factory: pytest.TempPathFactory,
+               demo_run: tuple[Path, str]) -> tuple[Path, str]:
+    """The README's Python section, run as written in a fresh folder and interpreter, over
+    the sweep cache `rcodec demo` left (the same job: its cold sweep is tested there)."""
     folder = tmp_path_factory.mktemp("readme")
+    shutil.copytree(demo_run[0].parent / "cache", folder / "cache")
     env = {"RCODEC_CACHE": str(folder / "cache"), "PATH": "/usr/bin:/bin",
            "HOME": str(folder), "RCODEC_CALIBRATION": str(folder / "cal.json")}
     done = subprocess.run([sys.executable, "-c", python_section()], cwd=folder, env=env,

@@ -105,16 +105,11 @@ def test_sixteen_bit_png_is_written_and_read_back(tmp_path: Path) -> None:
     assert np.array_equal(read_png16(tmp_path / "x.png"), array)
 
 
-def test_readme_main_job_runs_on_the_bundled_samples(tmp_path: Path) -> None:
-    import os
-
-    env = {**os.environ, "RCODEC_CACHE": str(tmp_path / "cache")}
-    result = subprocess.run([sys.executable, "-m", "rcodec", "demo", "-o", str(tmp_path / "d")],
-                            capture_output=True, text=True, timeout=600, env=env)
-    assert result.returncode == 0, result.stderr
-    assert "pooled PSNR" in result.stdout
-    summary = json.loads((tmp_path / "d" / "compressed" / "manifest.json").read_text())["summary"]
-    written = sum(p.stat().st_size for p in (tmp_path / "d" / "compressed").glob("*.rcb"))
+def test_readme_main_job_runs_on_the_bundled_samples(demo_run: tuple[Path, str]) -> None:
+    out, stdout = demo_run
+    assert "pooled PSNR" in stdout
+    summary = json.loads((out / "compressed" / "manifest.json").read_text())["summary"]
+    written = sum(p.stat().st_size for p in (out / "compressed").glob("*.rcb"))
     assert written == summary["total_bytes"] <= summary["budget_bytes"]
-    evaluation = json.loads((tmp_path / "d" / "evaluation.json").read_text())
+    evaluation = json.loads((out / "evaluation.json").read_text())
     assert evaluation["pooled_psnr"] == pytest.approx(summary["pooled_psnr"], abs=1e-9)

@@ -100,7 +100,9 @@ def test_lazy_plan_matches_under_both_budgets(images: list[Path], tmp_path: Path
 def test_an_exhaustive_sweep_reuses_what_the_lazy_one_measured(images: list[Path],
                                                                 tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    request = sweep_request("bpg", "default", None, 0.3, {"level": 1})
+    # (Two networks: which ones does not matter to the cache, and the default set's
+    # exhaustive sweep is already run above.)
+    request = sweep_request("bpg", TWO_NETWORKS, None, 0.3, {"level": 1})
     lazy_plan = job.sweep_and_plan(images, request, job.Budget(bpp="0.3"), cache, jobs=1)
     before = {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file()}
     full = job.sweep_and_plan(images, request, job.Budget(bpp="0.3"), cache, jobs=1,
@@ -108,6 +110,7 @@ def test_an_exhaustive_sweep_reuses_what_the_lazy_one_measured(images: list[Path
     after = {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file()}
     assert all(after[p] == mtime for p, mtime in before.items())  # nothing measured twice
     new = {lazy.key(r) for r in full.rows} - {lazy.key(r) for r in lazy_plan.rows}
+    assert new  # the exhaustive sweep measured more than the lazy one
     # One record per new measurement, plus a bitstream and its encode time per quantizer
     # the lazy plan never coded.
     new_bitstreams = {(image, q) for image, _, q, f in new if f == "none"}
