@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +28,14 @@ from rcodec.optimize.calibration import Calibration
 from rcodec.optimize.workers import allow_resident_networks
 from rcodec.postfilter import registry as model_registry
 from rcodec.postfilter.inference import (
-    apply_filter,
+    apply_views,
     available_cores,
     effective_precision,
+    shared_run,
     torch_threads,
 )
 from rcodec.postfilter.models import revision
+from rcodec.postfilter.registry import ModelEntry
 from rcodec.version import __version__
 
 #: Columns of the sweep table, in order.
@@ -72,12 +74,6 @@ class FilterSpec:
         """Whether the sweep offers this filter at `quantizer` (only inside its range)."""
         low, high = self.quantizer_range or (quantizer, quantizer)
         return low <= quantizer <= high
-
-    def apply(self, decoded: np.ndarray, payload: bytes,
-              threads: int | None = None) -> np.ndarray:
-        if self.selector == container.NO_FILTER:
-            return decoded
-        return apply_filter(model_registry.find(self.name), decoded, payload, threads=threads)
 
     def cache_key(self) -> dict[str, str]:
         """What determines this filter's output besides the decoded image."""
@@ -158,13 +154,11 @@ class ImageSweeper:
             start = time.perf_counter()
             decoded = self.codec.decode(payload)
             codec_seconds = time.perf_counter() - start
-            for spec in missing:
-                start = time.perf_counter()
-                output = spec.apply(decoded, payload, self.threads)
-                seconds = codec_seconds + time.perf_counter() - start
+            for spec, output, seconds in filter_outputs(missing, decoded, payload,
+                                                        self.threads):
                 record = {"sse": metrics.sse(output, self.rgb),
                           "ms_ssim": metrics.ms_ssim(output, self.rgb),
-                          "decode_seconds": seconds}
+                          "decode_seconds": codec_seconds + seconds}
                 self.cache.put_json(keys[spec.name], record)
                 records[spec.name] = record
         encode_seconds = self.encode_seconds(quantizer)
@@ -184,6 +178,43 @@ class ImageSweeper:
                 "ms_ssim": record["ms_ssim"], "decode_seconds": seconds,
                 "decode_time_source": source, "encode_seconds": encode_seconds})
         return rows
+
+
+def filter_outputs(specs: Sequence[FilterSpec], decoded: np.ndarray, payload: bytes,
+                   threads: int | None = None,
+                   ) -> Iterator[tuple[FilterSpec, np.ndarray, float]]:
+    """Each filter's output on the decoded image, with the seconds it takes alone. Networks
+    that average different views of one network (a network and its "-x4" entry) run
+    together, every view once (`apply_views`, the same pixels as each alone); each is timed
+    up to its own output, as a decoder running it alone would spend."""
+    groups: dict[tuple, list[tuple[FilterSpec, ModelEntry]]] = {}
+    for spec in specs:
+        if spec.selector == container.NO_FILTER:
+            yield spec, decoded, 0.0
+            continue
+        entry = model_registry.find(spec.name)
+        groups.setdefault(shared_run(entry), []).append((spec, entry))
+    for group in groups.values():
+        spec_of = {entry.name: spec for spec, entry in group}
+        outputs = apply_views([entry for _, entry in group], decoded, payload, threads=threads)
+        for (entry, output), seconds in _timed(outputs):
+            yield spec_of[entry.name], output, seconds
+
+
+def _timed(items: Iterable[Any]) -> Iterator[tuple[Any, float]]:
+    """Each item with the seconds spent producing it and those before it (not the time the
+    caller spends between items)."""
+    iterator, spent = iter(items), 0.0
+    while True:
+        start = time.perf_counter()
+        item = next(iterator, _DONE)
+        spent += time.perf_counter() - start
+        if item is _DONE:
+            return
+        yield item, spent
+
+
+_DONE = object()
 
 
 # --- candidate quantizers ---------------------------------------------------------------------

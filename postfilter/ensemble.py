@@ -14,7 +14,7 @@ average is summed in the same order on every run (the same pixels whatever the t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 
 import numpy as np
 
@@ -63,10 +63,25 @@ def self_ensemble(run: Callable[[np.ndarray], np.ndarray], image: np.ndarray,
                   views: int) -> np.ndarray:
     """The mean of `run` over the first `views` views of an HxWxC `image`, each output mapped
     back: float32 HxWxC'. `run` takes and returns HxWxC arrays (float32 out)."""
-    check_views(views)
+    [(_, average)] = self_ensembles(run, image, (views,))
+    return average
+
+
+def self_ensembles(run: Callable[[np.ndarray], np.ndarray], image: np.ndarray,
+                   counts: Collection[int]) -> Iterator[tuple[int, np.ndarray]]:
+    """`self_ensemble` for several view counts at once, fewest first, each (count, average)
+    yielded as soon as its last view has run: the views are run once for all of them.
+
+    Each average is the running sum divided as its last view is added, the same sums in the
+    same order as a count alone, so the very same values: a one-view network and its
+    four-view entry (the same weights) cost four runs together, not five."""
+    for views in counts:
+        check_views(views)
+    wanted = sorted(set(counts))
     total = np.array(run(image), dtype=np.float32, copy=True)
-    for index in range(1, views):
-        total += from_view(run(np.ascontiguousarray(to_view(image, index))), index)
-    if views > 1:
-        total /= np.float32(views)
-    return total
+    for index in range(1, wanted[-1] + 1):
+        if index > 1:
+            view = index - 1
+            total += from_view(run(np.ascontiguousarray(to_view(image, view))), view)
+        if index in wanted:
+            yield index, total.copy() if index == 1 else total / np.float32(index)

@@ -10,10 +10,11 @@ grid depends only on the image size and the tile size, so results are reproducib
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from typing import Literal
 
 import numpy as np
@@ -23,7 +24,7 @@ from torch import nn
 from rcodec.codec import registry as codec_registry
 from rcodec.errors import RcodecError
 from rcodec.postfilter.dct import read_plane
-from rcodec.postfilter.ensemble import self_ensemble
+from rcodec.postfilter.ensemble import self_ensembles
 from rcodec.postfilter.models import build, is_conditioned, receptive_radius
 from rcodec.postfilter.registry import ModelEntry
 from rcodec.postfilter.weights import load_weights
@@ -207,14 +208,36 @@ def restore_array(model: nn.Module, image: np.ndarray, tile: int | None = None,
     Tiles as `restore` does, with windows aligned to the model's `alignment()`; averages
     `views` views of the image as `restore` does.
     """
+    [(_, output)] = restore_views(model, image, (views,), tile, max_memory,
+                                  precision=precision, threads=threads, quantizer=quantizer)
+    return output
+
+
+def restore_views(model: nn.Module, image: np.ndarray, counts: Collection[int],
+                  tile: int | None = None, max_memory: int | None = None, *,
+                  precision: Precision = "fp32", threads: int | None = None,
+                  quantizer: float | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """`restore_array`'s output for each of several view counts, (count, output) fewest
+    views first, each as soon as it is ready: the views run once for all the counts
+    (`ensemble.self_ensembles`), and each output is exactly `restore_array`'s for its count."""
     if image.ndim != 3 or image.shape[0] < 1 or image.shape[1] < 1:
         raise RcodecError(f"post-filter input must be HxWxC, got shape {image.shape}")
     if precision not in ("fp32", "bf16"):
         raise RcodecError(f"precision must be fp32 or bf16, got {precision!r}")
-    if views != 1:
-        return self_ensemble(lambda view: restore_array(
-            model, view, tile, max_memory, precision=precision, threads=threads,
-            quantizer=quantizer), image, views)
+
+    def run(view: np.ndarray) -> np.ndarray:
+        return _restore_tiles(model, view, tile, max_memory, precision, threads, quantizer)
+
+    if set(counts) == {1}:
+        yield 1, run(image)
+    else:
+        yield from self_ensembles(run, image, counts)
+
+
+def _restore_tiles(model: nn.Module, image: np.ndarray, tile: int | None,
+                   max_memory: int | None, precision: Precision, threads: int | None,
+                   quantizer: float | None) -> np.ndarray:
+    """One view's output, whole or in overlap-save tiles (`restore_array` with one view)."""
     height, width = image.shape[:2]
     if tile is None:
         budget = DEFAULT_MAX_MEMORY if max_memory is None else max_memory
@@ -246,14 +269,15 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 # --- registered filters -------------------------------------------------------------------
 
-_MODELS: dict[tuple[str, str], nn.Module] = {}
+_MODELS: dict[tuple[str, str, str], nn.Module] = {}
 _MODELS_LOCK = threading.Lock()
 
 
 def load_model(entry: ModelEntry) -> nn.Module:
     """The entry's network with its verified weights, ready for inference (cached per
-    name and sha256, so a decode of many files builds it once)."""
-    key = (entry.name, entry.sha256)
+    architecture and weights, so a decode of many files builds it once, and entries that
+    share weights, a network and its views, share one model)."""
+    key = (entry.arch, json.dumps(entry.config, sort_keys=True), entry.sha256)
     with _MODELS_LOCK:
         model = _MODELS.get(key)
         if model is None:
@@ -314,9 +338,44 @@ def apply_filter(entry: ModelEntry, decoded: np.ndarray, payload: bytes, *,
     codec bitstream) gives quantizer-conditioned networks the quantizer it was coded at
     (read back from its headers) and DCT-domain ones their coefficients.
     """
+    [(_, output)] = apply_views([entry], decoded, payload, threads=threads,
+                                max_memory=max_memory)
+    return output
+
+
+def shared_run(entry: ModelEntry) -> tuple:
+    """What a registered network's output depends on besides the views it averages: entries
+    equal here are views of one network run (a network and its "-x4" entry), which
+    `apply_views` computes together."""
+    return (entry.arch, json.dumps(entry.config, sort_keys=True), entry.sha256,
+            entry.channels, entry.precision, entry.quantizer_range)
+
+
+def apply_views(entries: Sequence[ModelEntry], decoded: np.ndarray, payload: bytes, *,
+                threads: int | None = None, max_memory: int | None = None,
+                ) -> Iterator[tuple[ModelEntry, np.ndarray]]:
+    """`apply_filter` for entries that average different views of one network (equal
+    `shared_run`): (entry, output) fewest views first, each as soon as it is ready, every
+    view run once for all of them. Each output is exactly `apply_filter`'s for its entry."""
+    if not entries or len({shared_run(e) for e in entries}) != 1:
+        names = ", ".join(repr(e.name) for e in entries)
+        raise RcodecError(f"post-filters {names} are not views of one network")
+    by_views: dict[int, list[ModelEntry]] = {}
+    for entry in entries:
+        by_views.setdefault(entry.ensemble, []).append(entry)
+    for views, output in _filter_views(entries[0], decoded, payload, tuple(by_views),
+                                       threads, max_memory):
+        for entry in by_views[views]:
+            yield entry, output
+
+
+def _filter_views(entry: ModelEntry, decoded: np.ndarray, payload: bytes,
+                  counts: tuple[int, ...], threads: int | None, max_memory: int | None,
+                  ) -> Iterator[tuple[int, np.ndarray]]:
+    """A registered network's uint8 output averaging each of `counts` views."""
     if entry.channels == "y":
-        return _apply_luma_filter(entry, decoded, payload, threads=threads,
-                                  max_memory=max_memory)
+        yield from _luma_filter_views(entry, decoded, payload, counts, threads, max_memory)
+        return
     if entry.channels != "rgb":
         raise RcodecError(f"post-filter {entry.name!r}: unknown channels {entry.channels!r} "
                           "(rgb or y)")
@@ -325,8 +384,9 @@ def apply_filter(entry: ModelEntry, decoded: np.ndarray, payload: bytes, *,
     precision = effective_precision(entry)
     tile = _entry_tile(entry, model, max_memory, precision, decoded.shape[:2])
     quantizer = bitstream_quantizer(entry, payload) if is_conditioned(model) else None
-    return to_uint8(restore(model, decoded, tile=tile, threads=threads, precision=precision,
-                            quantizer=quantizer, views=entry.ensemble))
+    for views, output in restore_views(model, decoded, counts, tile, precision=precision,
+                                       threads=threads, quantizer=quantizer):
+        yield views, to_uint8(output)
 
 
 def _entry_tile(entry: ModelEntry, model: nn.Module, max_memory: int | None,
@@ -409,19 +469,30 @@ def filter_luma(model: nn.Module, image: np.ndarray, tile: int | None = None, *,
     uint8 of the input's shape. (Y networks are trained on the luma of MATLAB's rgb2ycbcr,
     see shared/JPEG-NOTES.md; a colour JPEG's luma plane is JFIF's, which is what its
     artifacts live on, so that is the plane filtered here.)"""
+    [(_, output)] = filter_luma_views(model, image, (views,), tile, precision=precision,
+                                      threads=threads, quantizer=quantizer)
+    return output
+
+
+def filter_luma_views(model: nn.Module, image: np.ndarray, counts: Collection[int],
+                      tile: int | None = None, *, precision: Precision = "fp32",
+                      threads: int | None = None, quantizer: float | None = None,
+                      ) -> Iterator[tuple[int, np.ndarray]]:
+    """`filter_luma` averaging each of several view counts, as `restore_views` does."""
     _check_gray_or_rgb(image)
     if image.ndim == 2 or image.shape[2] == 1:
         plane = image.reshape(image.shape[0], image.shape[1], 1)
     else:
         plane = jfif_luma(image)
-    luma = restore_array(model, plane, tile, precision=precision, threads=threads,
-                         quantizer=quantizer, views=views)[..., 0]
-    return replace_luma(image, luma)
+    for views, luma in restore_views(model, plane, counts, tile, precision=precision,
+                                     threads=threads, quantizer=quantizer):
+        yield views, replace_luma(image, luma[..., 0])
 
 
-def _apply_luma_filter(entry: ModelEntry, decoded: np.ndarray, payload: bytes, *,
-                       threads: int | None, max_memory: int | None) -> np.ndarray:
-    """apply_filter for a network registered with channels "y"."""
+def _luma_filter_views(entry: ModelEntry, decoded: np.ndarray, payload: bytes,
+                       counts: tuple[int, ...], threads: int | None,
+                       max_memory: int | None) -> Iterator[tuple[int, np.ndarray]]:
+    """_filter_views for a network registered with channels "y"."""
     _check_gray_or_rgb(decoded)
     model = load_model(entry)
     kind = getattr(model, "input_kind", "rgb")
@@ -431,13 +502,15 @@ def _apply_luma_filter(entry: ModelEntry, decoded: np.ndarray, payload: bytes, *
     precision = effective_precision(entry)
     tile = _entry_tile(entry, model, max_memory, precision, decoded.shape[:2])
     if kind == "dct":
-        if entry.ensemble != 1:  # a coefficient plane has no flipped views
+        if set(counts) != {1}:  # a coefficient plane has no flipped views
             raise RcodecError(f"post-filter {entry.name!r}: a DCT-domain network averages "
-                              f"no views (ensemble {entry.ensemble})")
-        return decode_dct(model, payload, decoded, tile, precision=precision, threads=threads)
+                              f"no views (ensemble {max(counts)})")
+        yield 1, decode_dct(model, payload, decoded, tile, precision=precision,
+                            threads=threads)
+        return
     quantizer = bitstream_quantizer(entry, payload) if is_conditioned(model) else None
-    return filter_luma(model, decoded, tile, precision=precision, threads=threads,
-                       quantizer=quantizer, views=entry.ensemble)
+    yield from filter_luma_views(model, decoded, counts, tile, precision=precision,
+                                 threads=threads, quantizer=quantizer)
 
 
 def decode_dct(model: nn.Module, payload: bytes, decoded: np.ndarray, tile: int | None = None,

@@ -124,6 +124,44 @@ def test_a_luma_network_averages_views_and_a_dct_one_refuses(
         inference.apply_filter(dct, decoded, payload)
 
 
+def test_views_of_one_network_run_once_for_all_its_entries(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A network and its four- and eight-view entries: eight runs, not thirteen, and each
+    output the very pixels that entry gives alone; the sweep measures them that way too."""
+    from rcodec.optimize.sweep import NO_FILTER, FilterSpec, filter_outputs
+
+    registered(tmp_path, monkeypatch, "UQ", 250, "bpg", (36, 44), "rgb")
+    [one] = registry.load_registry()
+    four = dataclasses.replace(one, selector=251, name="UQ-x4", ensemble=4)
+    eight = dataclasses.replace(one, selector=252, name="UQ-x8", ensemble=8)
+    other = dataclasses.replace(one, selector=253, name="UQ-other", sha256="0" * 64)
+    monkeypatch.setattr(registry, "load_registry", lambda: [one, four, eight, other])
+    payload = bpg.encode_bpg(photo(40, 56), qp=40, level=1)
+    decoded = bpg.BpgCodec().decode(payload)
+    alone = {e.name: inference.apply_filter(e, decoded, payload) for e in (one, four, eight)}
+    assert len({a.tobytes() for a in alone.values()}) == 3  # the views do change pixels
+
+    runs = []
+    hook = inference.load_model(one).register_forward_hook(lambda *_: runs.append(1))
+    together = list(inference.apply_views([eight, one, four], decoded, payload))
+    assert len(runs) == 8
+    assert [e.name for e, _ in together] == ["UQ-test", "UQ-x4", "UQ-x8"]  # fewest first
+    for entry, output in together:
+        assert np.array_equal(output, alone[entry.name])
+
+    specs = [NO_FILTER, *(FilterSpec(e.name, e.selector, e.sha256) for e in (eight, one, four))]
+    runs.clear()
+    measured = {s.name: (o, t) for s, o, t in filter_outputs(specs, decoded, payload)}
+    hook.remove()
+    assert len(runs) == 8 and np.array_equal(measured["none"][0], decoded)
+    for name, output in alone.items():
+        assert np.array_equal(measured[name][0], output)
+    seconds = [measured[name][1] for name in ("UQ-test", "UQ-x4", "UQ-x8")]
+    assert 0 < seconds[0] < seconds[1] < seconds[2]  # each timed up to its own output
+    with pytest.raises(RcodecError, match="not views of one network"):
+        list(inference.apply_views([one, other], decoded, payload))
+
+
 def test_the_registry_refuses_a_view_count_that_is_no_symmetry_group(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     entries = json.loads((registry.weights_dir() / "registry.json").read_text())
