@@ -36,6 +36,7 @@ from rcodec.postfilter.inference import (
 )
 from rcodec.postfilter.models import revision
 from rcodec.postfilter.registry import ModelEntry
+from rcodec.postfilter.timing import timed_items
 from rcodec.version import __version__
 
 #: Columns of the sweep table, in order.
@@ -197,24 +198,8 @@ def filter_outputs(specs: Sequence[FilterSpec], decoded: np.ndarray, payload: by
     for group in groups.values():
         spec_of = {entry.name: spec for spec, entry in group}
         outputs = apply_views([entry for _, entry in group], decoded, payload, threads=threads)
-        for (entry, output), seconds in _timed(outputs):
+        for (entry, output), seconds in timed_items(outputs):
             yield spec_of[entry.name], output, seconds
-
-
-def _timed(items: Iterable[Any]) -> Iterator[tuple[Any, float]]:
-    """Each item with the seconds spent producing it and those before it (not the time the
-    caller spends between items)."""
-    iterator, spent = iter(items), 0.0
-    while True:
-        start = time.perf_counter()
-        item = next(iterator, _DONE)
-        spent += time.perf_counter() - start
-        if item is _DONE:
-            return
-        yield item, spent
-
-
-_DONE = object()
 
 
 # --- candidate quantizers ---------------------------------------------------------------------

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -29,12 +28,13 @@ from rcodec.postfilter import registry
 from rcodec.postfilter.inference import (
     decode_dct,
     effective_precision,
-    filter_luma,
+    filter_luma_views,
     load_model,
-    restore,
+    restore_views,
     to_uint8,
 )
 from rcodec.postfilter.models import build, is_conditioned, parameter_count
+from rcodec.postfilter.timing import timed_items
 from rcodec.postfilter.weights import parse_safetensors, read_metadata
 
 #: Published numbers on bsds500 val with MATLAB's encoder (PSNR / SSIM / PSNR-B), for
@@ -94,21 +94,46 @@ def run_network(run_dir: Path) -> Network:
                    int(read_metadata(data).get("step", 0)))
 
 
-def _outputs(net: Network, files: list[bytes], decoded: list[np.ndarray],
-             quality: int) -> list[np.ndarray]:
+def _outputs(group: Sequence[Network], files: list[bytes], decoded: list[np.ndarray],
+             quality: int) -> dict[int, tuple[list[np.ndarray], float]]:
+    """The outputs of networks that average different views of one model (`_shared`), by
+    view count, with the seconds each count's outputs take alone: every view runs once for
+    all the counts, as the sweep runs a network and its view entries."""
+    counts = tuple(dict.fromkeys(net.views for net in group))
+    outputs: dict[int, list[np.ndarray]] = {count: [] for count in counts}
+    seconds = dict.fromkeys(counts, 0.0)
+    for file, image in zip(files, decoded, strict=True):
+        for (count, output), spent in timed_items(_views(group[0], file, image, quality,
+                                                         counts)):
+            outputs[count].append(output)
+            seconds[count] += spent
+    return {count: (outputs[count], seconds[count]) for count in counts}
+
+
+def _views(net: Network, file: bytes, image: np.ndarray, quality: int,
+           counts: tuple[int, ...]) -> Iterator[tuple[int, np.ndarray]]:
+    """One image's uint8 output averaging each of `counts` views, fewest first."""
     precision = net.precision
     # A quality-conditioned net is told the quality (decoding reads it back from the file).
     told = float(quality) if is_conditioned(net.model) else None
-    if net.kind == "dct":
-        return [decode_dct(net.model, f, d, precision=precision)
-                for f, d in zip(files, decoded, strict=True)]
-    if net.kind == "y":
-        return [to_uint8(filter_luma(net.model, d, precision=precision, quantizer=told,
-                                     views=net.views))
-                for d in decoded]
-    return [to_uint8(restore(net.model, d, precision=precision, quantizer=told,
-                             views=net.views))
-            for d in decoded]
+    if net.kind == "dct":  # (registered DCT-domain networks average one view)
+        yield 1, decode_dct(net.model, file, image, precision=precision)
+    elif net.kind == "y":
+        yield from filter_luma_views(net.model, image, counts, precision=precision,
+                                     quantizer=told)
+    else:
+        for count, output in restore_views(net.model, image, counts, precision=precision,
+                                           quantizer=told):
+            yield count, to_uint8(output)
+
+
+def _shared(nets: Sequence[Network]) -> list[list[Network]]:
+    """`nets` grouped by the model run they share (entries with the same weights, such as
+    a network and its "-x4" one, hold the same loaded model), in order of first appearance."""
+    groups: dict[tuple[int, str], list[Network]] = {}
+    for net in nets:
+        groups.setdefault((id(net.model), net.precision), []).append(net)
+    return list(groups.values())
 
 
 def _scores(outputs: list[np.ndarray], originals: list[np.ndarray]) -> dict[str, float]:
@@ -140,12 +165,13 @@ def compare(images: Path | Sequence[Path], qualities: Sequence[int], networks: S
             rows.append({"space": space, "quality": quality, "method": DISTORTED,
                          "params": 0, "steps": None, "ms_per_mpx": None,
                          **_scores(decoded, originals)})
-            for net in nets:
-                if not net.qualities[0] <= quality <= net.qualities[1]:
-                    continue
-                start = time.perf_counter()
-                outputs = _outputs(net, files, decoded, quality)
-                seconds = time.perf_counter() - start
+            offered = [n for n in nets if n.qualities[0] <= quality <= n.qualities[1]]
+            results = {}
+            for group in _shared(offered):
+                by_views = _outputs(group, files, decoded, quality)
+                results |= {id(net): by_views[net.views] for net in group}
+            for net in offered:
+                outputs, seconds = results[id(net)]
                 rows.append({"space": space, "quality": quality, "method": net.name,
                              "params": parameter_count(net.model), "steps": net.steps,
                              "ms_per_mpx": 1000 * seconds / (pixels / 1e6),

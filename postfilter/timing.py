@@ -7,7 +7,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -86,6 +86,23 @@ def main_windows(tile: int, radius: int, image_shapes: Sequence[tuple[int, int]]
         for _, (y0, y1, x0, x1) in tile_windows(height, width, tile, radius, align):
             work[y1 - y0, x1 - x0] += count * (y1 - y0) * (x1 - x0)
     return [shape for shape, _ in work.most_common(MAIN_WINDOWS)]
+
+
+def timed_items(items: Iterable[Any]) -> Iterator[tuple[Any, float]]:
+    """Each item with the seconds spent producing it and the items before it (not the time
+    the caller spends between items): for outputs that become ready one after another, such
+    as `inference.apply_views`', each one's cost alone."""
+    iterator, spent = iter(items), 0.0
+    while True:
+        start = time.perf_counter()
+        item = next(iterator, _DONE)
+        spent += time.perf_counter() - start
+        if item is _DONE:
+            return
+        yield item, spent
+
+
+_DONE = object()
 
 
 def time_filter(entry: Any, decoded: np.ndarray, repeats: int,

@@ -83,6 +83,28 @@ def test_a_quality_conditioned_net_is_told_each_quality(val: Path) -> None:
         assert row["psnr"] == pytest.approx(scores[quality], abs=1e-9)
 
 
+def test_views_of_one_network_share_their_runs_and_their_scores(val: Path) -> None:
+    torch.manual_seed(1)
+    model = build("UQY", widths=[8, 16], blocks=[1, 1]).eval()
+    with torch.no_grad():  # away from the identity start, so that the views differ
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    one, four = Network("uqy", "UQY", model, (10, 60)), Network("uqy-x4", "UQY", model,
+                                                                  (10, 60), views=4)
+    runs = []
+    hook = model.register_forward_hook(lambda *_: runs.append(1))
+    together = {r["method"]: r for r in compare(val, [20], [four, one])["rows"]}
+    assert len(runs) == 4 * 2  # four views of each of the two images, not five
+    runs.clear()
+    alone = {r["method"]: r for net in (one, four) for r in compare(val, [20], [net])["rows"]}
+    hook.remove()
+    assert len(runs) == 5 * 2
+    for name in ("uqy", "uqy-x4"):
+        assert together[name]["psnr"] == alone[name]["psnr"]
+    assert together["uqy-x4"]["psnr"] != together["uqy"]["psnr"]
+    assert 0 < together["uqy"]["ms_per_mpx"] < together["uqy-x4"]["ms_per_mpx"]
+
+
 def test_bad_qualities_are_a_usage_error(val: Path, capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["jpeg-table", str(val), "--qualities", "ten"])
