@@ -60,12 +60,19 @@ def test_jpeg_table_command_writes_markdown_and_json(val: Path, tmp_path: Path) 
     assert out.with_suffix(".json").is_file()
 
 
-def test_a_quality_conditioned_net_is_told_each_quality(val: Path) -> None:
-    torch.manual_seed(0)
+def small_uqy(seed: int) -> torch.nn.Module:
+    """A small quality-conditioned luma U-Net moved away from its identity start, so that
+    its quality plane and its views change the output."""
+    torch.manual_seed(seed)
     model = build("UQY", widths=[8, 16], blocks=[1, 1]).eval()
-    with torch.no_grad():  # away from the identity start, so that the plane shows
+    with torch.no_grad():
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.05)
+    return model
+
+
+def test_a_quality_conditioned_net_is_told_each_quality(val: Path) -> None:
+    model = small_uqy(0)
     net = Network("uqy", "UQY", model, (10, 60))
     rows = {r["quality"]: r for r in compare(val, [20, 40], [net])["rows"]
             if r["method"] == "uqy"}
@@ -84,11 +91,7 @@ def test_a_quality_conditioned_net_is_told_each_quality(val: Path) -> None:
 
 
 def test_views_of_one_network_share_their_runs_and_their_scores(val: Path) -> None:
-    torch.manual_seed(1)
-    model = build("UQY", widths=[8, 16], blocks=[1, 1]).eval()
-    with torch.no_grad():  # away from the identity start, so that the views differ
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
+    model = small_uqy(1)
     one, four = Network("uqy", "UQY", model, (10, 60)), Network("uqy-x4", "UQY", model,
                                                                   (10, 60), views=4)
     runs = []
