@@ -6,7 +6,7 @@
 # Usage: scripts/train-bpg-networks.sh QUEUE [MINUTES] [TRAIN_DIR] [VAL_DIR] [RUNS_DIR], QUEUE one
 # of $queues below.
 set -euo pipefail
-queues="uq-ft, uq-ft2, uq-deep, uq-deep2, uqd-low, uqd-high, uqd-high2, uqd-mid, uqd-top, uqd-upper, uqd-upper-deep, uqd-mid-deep, uqd-upper-big, uqd-mid-big, uqd-q46 or uqd-q46-low"
+queues="uq-ft, uq-ft2, uq-deep, uq-deep2, uqd-low, uqd-high, uqd-high2, uqd-mid, uqd-top, uqd-upper, uqd-upper-deep, uqd-mid-deep, uqd-upper-big, uqd-mid-big, uqd-q46, uqd-q46-low or uqd-upper-grow"
 queue=${1:?queue $queues}
 minutes=${2:-100}
 data=${3:-/tmp/bsds_train}            # bsds500 train+test
@@ -167,5 +167,12 @@ case $queue in
   # +0.2850, too little to ship 25 MB more weights for. uqd-q46-low fell and stayed below
   # (25.0865 at 1,000; stopped). Resuming uqd-upper-big at 6.25e-6 stayed flat (26.0285 at
   # 6,500). The top of the range needs capacity, not more steps of these nets.
+  # Session 18: so the upper specialist grows again where its reach is, 2-3-6-12 -> 2-3-8-16
+  # blocks (the 1/4- and 1/8-scale levels; the new blocks start as the identity), on crops of
+  # 192 from a warm restart, as uqd-upper-big. Started at the end of the session; resume it.
+  uqd-upper-grow)
+    uqd "2, 3, 8, 16" bpg-uqd-42-46-deep-v2 bpg_uqd_upper_grow 42:46:2 --crop 192 \
+      --batch-size 4 --lr 5e-5 --lr-halve-every 1500
+    ;;
   *) echo "queue $queues" >&2; exit 2 ;;
 esac
