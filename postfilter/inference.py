@@ -277,7 +277,7 @@ def load_model(entry: ModelEntry) -> nn.Module:
     """The entry's network with its verified weights, ready for inference (cached per
     architecture and weights, so a decode of many files builds it once, and entries that
     share weights, a network and its views, share one model)."""
-    key = (entry.arch, json.dumps(entry.config, sort_keys=True), entry.sha256)
+    key = _model_key(entry)
     with _MODELS_LOCK:
         model = _MODELS.get(key)
         if model is None:
@@ -292,6 +292,11 @@ def load_model(entry: ModelEntry) -> nn.Module:
             model = model.to(memory_format=torch.channels_last)
             _MODELS[key] = model
     return model
+
+
+def _model_key(entry: ModelEntry) -> tuple[str, str, str]:
+    """What a registered network's loaded model depends on: architecture, config, weights."""
+    return entry.arch, json.dumps(entry.config, sort_keys=True), entry.sha256
 
 
 def native_bf16() -> bool:
@@ -347,8 +352,7 @@ def shared_run(entry: ModelEntry) -> tuple:
     """What a registered network's output depends on besides the views it averages: entries
     equal here are views of one network run (a network and its "-x4" entry), which
     `apply_views` computes together."""
-    return (entry.arch, json.dumps(entry.config, sort_keys=True), entry.sha256,
-            entry.channels, entry.precision, entry.quantizer_range)
+    return (*_model_key(entry), entry.channels, entry.precision, entry.quantizer_range)
 
 
 def apply_views(entries: Sequence[ModelEntry], decoded: np.ndarray, payload: bytes, *,
