@@ -82,8 +82,10 @@ def load_into_deeper(model: nn.Module, state: dict[str, torch.Tensor]) -> int:
     must belong to a ResidualBlock that `state` lacks entirely. Those blocks start as the
     identity (their last convolution zero, the first one random so that gradients reach
     both), so the grown net computes exactly what the source did and training starts from
-    the source's quality instead of relearning it. Raises ValueError naming what does not
-    fit.
+    the source's quality instead of relearning it. A model with a `start_new_levels(missing)`
+    method (the U-Net) may also have grown whole levels below the source's: it starts them
+    contributing nothing and names their tensors, which then keep their random start. Raises
+    ValueError naming what does not fit.
     """
     own = model.state_dict()
     unexpected = sorted(set(state) - set(own))
@@ -94,6 +96,9 @@ def load_into_deeper(model: nn.Module, state: dict[str, torch.Tensor]) -> int:
         raise ValueError(f"the network {what} {key}"
                          + ("" if unexpected else f" (given {tuple(state[key].shape)})"))
     missing = set(own) - set(state)
+    start_new_levels = getattr(model, "start_new_levels", None)
+    if start_new_levels is not None:  # a multi-scale net may have grown a lower level too
+        missing -= start_new_levels(missing)
     new_blocks = 0
     for name, block in model.named_modules():
         if not isinstance(block, ResidualBlock):

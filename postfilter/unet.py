@@ -30,8 +30,9 @@ RES_SCALE = 0.1
 
 
 class UNetSelu(nn.Module):
-    """U-Net restoration net: level k works at 1 / 2^k resolution with widths[k] maps and
-    blocks[k] SELU residual blocks on the way down and (but the lowest) on the way up.
+    """U-Net restoration net: level k works at 1 / 2^k resolution with widths[k] maps,
+    blocks[k] SELU residual blocks on the way down and up_blocks[k] on the way up (every
+    level but the lowest; by default as many as on the way down).
 
     Down: 2x2 convolution with stride 2; up: 2x2 transposed convolution with stride 2, added
     to the skip of the same level. Output = input + 0.1 * tail(features). Inputs of any size
@@ -50,15 +51,20 @@ class UNetSelu(nn.Module):
     def __init__(self, widths: Sequence[int] = (32, 64, 128, 192),
                  blocks: Sequence[int] = (1, 2, 2, 4), conditioned: bool = False,
                  quantizer_centre: float = 40.0, quantizer_scale: float = 10.0,
-                 rgb_mean: Sequence[float] | None = None) -> None:
+                 rgb_mean: Sequence[float] | None = None,
+                 up_blocks: Sequence[int] | None = None) -> None:
         super().__init__()
         channels = 1 if self.input_kind == "y" else 3
         rgb_mean = [0.5] * channels if rgb_mean is None else [float(m) for m in rgb_mean]
         if len(rgb_mean) != channels:
             raise RcodecError(f"rgb_mean needs {channels} values, got {len(rgb_mean)}")
         widths, blocks = [int(w) for w in widths], [int(b) for b in blocks]
-        if len(widths) != len(blocks) or len(widths) < 1 or min(widths) < 1 or min(blocks) < 0:
-            raise RcodecError(f"bad UNetSelu size: widths {widths}, blocks {blocks}")
+        up_blocks = blocks[:-1] if up_blocks is None else [int(b) for b in up_blocks]
+        if (len(widths) != len(blocks) or len(widths) < 1 or min(widths) < 1
+                or min(blocks) < 0 or len(up_blocks) != len(blocks) - 1
+                or min(up_blocks, default=0) < 0):
+            raise RcodecError(f"bad UNetSelu size: widths {widths}, blocks {blocks}, "
+                              f"up_blocks {up_blocks}")
         if quantizer_scale <= 0:
             raise RcodecError(f"quantizer_scale must be positive, got {quantizer_scale}")
         self.widths, self.blocks = widths, blocks
@@ -74,7 +80,7 @@ class UNetSelu(nn.Module):
                                    for a, b in zip(widths, widths[1:], strict=False))
         self.ups = nn.ModuleList(nn.ConvTranspose2d(b, a, 2, stride=2)
                                  for a, b in zip(widths, widths[1:], strict=False))
-        self.up_blocks = nn.ModuleList(_blocks(w, b) for w, b in zip(widths[:-1], blocks[:-1],
+        self.up_blocks = nn.ModuleList(_blocks(w, b) for w, b in zip(widths[:-1], up_blocks,
                                                                       strict=True))
         self.tail = conv(widths[0], channels, 3)
         selu_init_(self)
@@ -113,6 +119,25 @@ class UNetSelu(nn.Module):
         plane = ((q - self.quantizer_centre) / self.quantizer_scale).expand(
             x.shape[0], 1, *x.shape[-2:])
         return torch.cat([centred, plane.to(centred.dtype)], dim=1)
+
+    def start_new_levels(self, missing: set[str]) -> set[str]:
+        """Start the levels a grown net has below its source's lowest as nothing: each new
+        level's way up (its 2x2 transposed convolution, added to the skip above) is zeroed,
+        so that the net computes exactly what the source did while the loss still reaches
+        the new weights through it. `missing` holds the tensor names the source lacks;
+        returns those of the new levels (for layers.load_into_deeper)."""
+        own = self.state_dict()
+        for level, up in enumerate(self.ups):
+            if not {f"ups.{level}.{k}" for k in up.state_dict()} <= missing:
+                continue
+            up.weight.zero_()
+            up.bias.zero_()
+            below = ([f"downs.{k}." for k in range(level, len(self.downs))]
+                     + [f"ups.{k}." for k in range(level, len(self.ups))]
+                     + [f"down_blocks.{k}." for k in range(level + 1, len(self.down_blocks))]
+                     + [f"up_blocks.{k}." for k in range(level + 1, len(self.up_blocks))])
+            return {key for key in own if key.startswith(tuple(below))} & missing
+        return set()
 
     def alignment(self) -> int:
         """Total stride: tile windows start on multiples of it."""

@@ -6,7 +6,7 @@
 # Usage: scripts/train-bpg-networks.sh QUEUE [MINUTES] [TRAIN_DIR] [VAL_DIR] [RUNS_DIR], QUEUE one
 # of $queues below.
 set -euo pipefail
-queues="uq-ft, uq-ft2, uq-deep, uq-deep2, uqd-low, uqd-high, uqd-high2, uqd-mid, uqd-top, uqd-upper, uqd-upper-deep, uqd-mid-deep, uqd-upper-big, uqd-mid-big, uqd-q46, uqd-q46-low or uqd-upper-grow"
+queues="uq-ft, uq-ft2, uq-deep, uq-deep2, uqd-low, uqd-high, uqd-high2, uqd-mid, uqd-top, uqd-upper, uqd-upper-deep, uqd-mid-deep, uqd-upper-big, uqd-mid-big, uqd-q46, uqd-q46-low, uqd-upper-grow or uqd-upper-level"
 queue=${1:?queue $queues}
 minutes=${2:-100}
 data=${3:-/tmp/bsds_train}            # bsds500 train+test
@@ -173,6 +173,15 @@ case $queue in
   uqd-upper-grow)
     uqd "2, 3, 8, 16" bpg-uqd-42-46-deep-v2 bpg_uqd_upper_grow 42:46:2 --crop 192 \
       --batch-size 4 --lr 5e-5 --lr-halve-every 1500
+    ;;
+  # Session 19, beside it on the other core: reach instead of depth. A fifth level (1/16
+  # scale, 256 maps, 6 blocks, none on the way up) below bpg-uqd-42-46-deep-v2's lowest: its
+  # way up starts at zero, so the run starts at the source's quality. 1.01x the source's time
+  # per image (2-3-8-16: 1.11x), 19.8M parameters (16.1M).
+  uqd-upper-level)
+    train bpg_uqd_upper_level UQ 42:46:2 --init bpg-uqd-42-46-deep-v2 --arch-config \
+      '{"widths": [32, 64, 128, 192, 256], "blocks": [2, 3, 6, 12, 6], "up_blocks": [2, 3, 6, 0]}' \
+      --crop 192 --batch-size 4 --lr 5e-5 --lr-halve-every 1500
     ;;
   *) echo "queue $queues" >&2; exit 2 ;;
 esac

@@ -205,3 +205,26 @@ def test_takes_quantizer_reads_the_architecture_without_building_it() -> None:
         "unet", conditioned=True).conditioned
     with pytest.raises(RcodecError, match="unknown post-filter architecture"):
         takes_quantizer("nope")
+
+
+def test_a_net_grown_a_lower_level_starts_as_its_source() -> None:
+    source = perturbed("UQ", **SMALL)
+    # A fourth level below the source's lowest (no blocks on its way up), one more block on
+    # the way up at level 2, which now has a level below it.
+    grown = build("UQ", widths=[8, 12, 16, 24], blocks=[1, 1, 1, 2], up_blocks=[1, 1, 1])
+    assert load_into_deeper(grown, source.state_dict()) == 1  # up_blocks.2.0 (identity)
+    assert not grown.ups[2].weight.any() and grown.down_blocks[3][1].body[-1].weight.any()
+    x = torch.rand(2, 3, 32, 48)
+    with torch.no_grad():
+        assert torch.equal(grown(x, 40.0), source(x, 40.0))
+    ((grown(x, 40.0) - x) ** 2).mean().backward()  # the loss reaches the new level
+    assert grown.ups[2].weight.grad.abs().sum() > 0
+    assert grown.alignment() == 8
+
+
+def test_up_blocks_are_counted_per_level_above_the_lowest() -> None:
+    model = build("UQ", widths=[8, 12, 16], blocks=[1, 2, 3], up_blocks=[0, 4])
+    assert [len(b) for b in model.up_blocks] == [0, 4]
+    assert [len(b) for b in build("UQ", **SMALL).up_blocks] == [1, 1]
+    with pytest.raises(RcodecError, match="up_blocks"):
+        build("UQ", widths=[8, 12, 16], blocks=[1, 2, 3], up_blocks=[1])
