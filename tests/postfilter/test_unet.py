@@ -43,9 +43,11 @@ def photo(height: int, width: int) -> np.ndarray:
     return np.clip(np.round(image), 0, 255).astype(np.uint8)
 
 
-@pytest.mark.parametrize("arch", ["unet", "UQ"])
-def test_tiles_equal_the_whole_image(arch: str) -> None:
-    model = perturbed(arch, **SMALL)
+@pytest.mark.parametrize(("arch", "config"), [
+    ("unet", SMALL), ("UQ", SMALL),
+    ("UQ", {"widths": [8, 8, 12, 16], "blocks": [1, 0, 1, 2], "up_blocks": [0, 1, 0]})])
+def test_tiles_equal_the_whole_image(arch: str, config: dict) -> None:
+    model = perturbed(arch, **config)
     image = photo(70, 93)  # not a multiple of the total stride: padded, then cropped
     whole = restore(model, image, tile=1000, quantizer=40)
     for tile in (8, 16, 24):  # the same up to float rounding, as for every network
