@@ -85,10 +85,6 @@ class TrainConfig:
     lr: float = 1e-3
     #: None: the resumed run's own period (DEFAULT_LR_HALVE_EVERY for a new run).
     lr_halve_every: int | None = None
-    #: Ramp the rate up linearly over this many first steps (0: none). Adam's first updates,
-    #: from empty moment estimates, move every weight by about the full rate whatever its
-    #: gradient, which knocks a trained net (`init_weights`) out of its minimum.
-    lr_warmup: int = 0
     max_steps: int = 300_000
     val_every: int = 1_000
     patience: int = 10
@@ -176,17 +172,15 @@ def resolve_device(name: str) -> torch.device:
 
 def learning_rate(config: TrainConfig, step: int,
                   factors: tuple[float, ...] | None = None) -> float:
-    """Step decay: halved every `lr_halve_every` steps (step counts from 1), after a linear
-    ramp over the first `lr_warmup` steps.
+    """Step decay: halved every `lr_halve_every` steps (step counts from 1).
 
     An architecture with its own schedule (`lr_factors` of the model, e.g. the conv-unit
     net's 1, 0.5, 0.1) gets config.lr x factors[k] in the k-th period of `lr_halve_every`
     steps, the last factor thereafter."""
     period = (step - 1) // (config.lr_halve_every or DEFAULT_LR_HALVE_EVERY)
-    ramp = min(1.0, step / config.lr_warmup) if config.lr_warmup > 0 else 1.0
     if factors:
-        return ramp * config.lr * factors[min(period, len(factors) - 1)]
-    return ramp * config.lr * 0.5 ** period
+        return config.lr * factors[min(period, len(factors) - 1)]
+    return config.lr * 0.5 ** period
 
 
 # --- optimizer state without pickle ---------------------------------------------------------

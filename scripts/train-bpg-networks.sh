@@ -6,7 +6,7 @@
 # Usage: scripts/train-bpg-networks.sh QUEUE [MINUTES] [TRAIN_DIR] [VAL_DIR] [RUNS_DIR], QUEUE one
 # of $queues below.
 set -euo pipefail
-queues="uq-ft, uq-ft2, uq-deep, uq-deep2, uqd-low, uqd-high, uqd-high2, uqd-mid, uqd-top, uqd-upper, uqd-upper-deep, uqd-mid-deep, uqd-upper-big, uqd-mid-big, uqd-q46, uqd-q46-low, uqd-upper-grow, uqd-upper-level or uqd-upper-grow-warm"
+queues="uq-ft, uq-ft2, uq-deep, uq-deep2, uqd-low, uqd-high, uqd-high2, uqd-mid, uqd-top, uqd-upper, uqd-upper-deep, uqd-mid-deep, uqd-upper-big, uqd-mid-big, uqd-q46, uqd-q46-low, uqd-upper-grow or uqd-upper-level"
 queue=${1:?queue $queues}
 minutes=${2:-100}
 data=${3:-/tmp/bsds_train}            # bsds500 train+test
@@ -182,13 +182,6 @@ case $queue in
     train bpg_uqd_upper_level UQ 42:46:2 --init bpg-uqd-42-46-deep-v2 --arch-config \
       '{"widths": [32, 64, 128, 192, 256], "blocks": [2, 3, 6, 12, 6], "up_blocks": [2, 3, 6, 0]}' \
       --crop 192 --batch-size 4 --lr 5e-5 --lr-halve-every 1500
-    ;;
-  # Every warm restart so far fell first (about -0.01 dB on the validation crops) and took
-  # some 2,500 steps to pass its source. uqd-upper-grow again with the rate ramped up over
-  # its first 500 steps.
-  uqd-upper-grow-warm)
-    uqd "2, 3, 8, 16" bpg-uqd-42-46-deep-v2 bpg_uqd_upper_grow_warm 42:46:2 --crop 192 \
-      --batch-size 4 --lr 5e-5 --lr-halve-every 1500 --lr-warmup 500
     ;;
   *) echo "queue $queues" >&2; exit 2 ;;
 esac

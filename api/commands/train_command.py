@@ -38,10 +38,6 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr-halve-every", type=int,
                         help="halve the rate every this many steps, counted from step 1 "
                              "(default: 100,000, or the period the resumed run last used)")
-    parser.add_argument("--lr-warmup", type=int, default=0, metavar="STEPS",
-                        help="ramp the rate up linearly over the first STEPS steps (for "
-                             "--init: keeps Adam's first updates from knocking the network "
-                             "out of its minimum)")
     parser.add_argument("--steps", type=int, default=300_000, help="stop after this many steps")
     parser.add_argument("--val-every", type=int, default=1000)
     parser.add_argument("--checkpoint-every", type=int, default=500)
@@ -97,8 +93,7 @@ def run_train(args: argparse.Namespace) -> int:
         arch=args.arch, codec=args.codec, quantizer=quantizers[0],
         quantizers=quantizers if len(quantizers) > 1 else None, data_dir=str(args.data),
         val_dir=str(args.val), out_dir=str(args.output), batch_size=args.batch_size,
-        crop=args.crop, lr=args.lr, lr_halve_every=args.lr_halve_every,
-        lr_warmup=args.lr_warmup, max_steps=args.steps,
+        crop=args.crop, lr=args.lr, lr_halve_every=args.lr_halve_every, max_steps=args.steps,
         val_every=args.val_every, patience=args.patience, seed=args.seed, device=args.device,
         downscale=args.downscale, checkpoint_every=args.checkpoint_every, threads=args.threads,
         precision=args.precision, edge_loss=args.edge_loss, time_limit=args.time_limit,

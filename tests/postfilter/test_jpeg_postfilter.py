@@ -3,8 +3,6 @@ luma filtering, the DCT-domain input path, and training on Y pairs."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
@@ -459,9 +457,6 @@ def test_learning_rate_schedules() -> None:
     assert [learning_rate(config, s, factors) for s in (1, 10, 11, 20, 21, 500)] == \
         pytest.approx([1e-3, 1e-3, 5e-4, 5e-4, 1e-4, 1e-4])
     assert learning_rate(config, 21) == pytest.approx(2.5e-4)  # default: halving
-    warm = dataclasses.replace(config, lr_warmup=4)  # a linear ramp, then the same decay
-    assert [learning_rate(warm, s) for s in (1, 2, 4, 5, 11)] == \
-        pytest.approx([2.5e-4, 5e-4, 1e-3, 1e-3, 5e-4])
 
 
 def test_training_l4_on_luma_and_resume(tmp_path) -> None:
