@@ -169,7 +169,10 @@ case $queue in
   # 6,500). The top of the range needs capacity, not more steps of these nets.
   # Session 18: so the upper specialist grows again where its reach is, 2-3-6-12 -> 2-3-8-16
   # blocks (the 1/4- and 1/8-scale levels; the new blocks start as the identity), on crops of
-  # 192 from a warm restart, as uqd-upper-big. Started at the end of the session; resume it.
+  # 192 from a warm restart, as uqd-upper-big. Session 19 resumed it
+  # from step 500 to 2,769 (one core, 125 minutes): validation 26.0179 at 500, 26.0191 at
+  # 1,000, 26.0216 at 1,500, 26.0256 at 2,000, 26.0258 at 2,500, 26.0265 at 2,769, against the
+  # source's 26.0285; the rate halved to 2.5e-5 at 1,501. Resume it.
   uqd-upper-grow)
     uqd "2, 3, 8, 16" bpg-uqd-42-46-deep-v2 bpg_uqd_upper_grow 42:46:2 --crop 192 \
       --batch-size 4 --lr 5e-5 --lr-halve-every 1500
@@ -177,7 +180,10 @@ case $queue in
   # Session 19, beside it on the other core: reach instead of depth. A fifth level (1/16
   # scale, 256 maps, 6 blocks, none on the way up) below bpg-uqd-42-46-deep-v2's lowest: its
   # way up starts at zero, so the run starts at the source's quality. 1.01x the source's time
-  # per image (2-3-8-16: 1.11x), 19.8M parameters (16.1M).
+  # per image (2-3-8-16: 1.11x), 19.8M parameters (16.1M). Session 19: 1,634 steps (80
+  # minutes beside uqd-upper-grow), validation 26.0180 at 500, 26.0194 at 1,000, 26.0217 at
+  # 1,500, 26.0264 at 1,634, within 0.0003 dB of uqd-upper-grow's at each step so far.
+  # Resume it.
   uqd-upper-level)
     train bpg_uqd_upper_level UQ 42:46:2 --init bpg-uqd-42-46-deep-v2 --arch-config \
       '{"widths": [32, 64, 128, 192, 256], "blocks": [2, 3, 6, 12, 6], "up_blocks": [2, 3, 6, 0]}' \
