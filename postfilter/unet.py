@@ -126,7 +126,6 @@ class UNetSelu(nn.Module):
         so that the net computes exactly what the source did while the loss still reaches
         the new weights through it. `missing` holds the tensor names the source lacks;
         returns those of the new levels (for layers.load_into_deeper)."""
-        own = self.state_dict()
         for level, up in enumerate(self.ups):
             if not {f"ups.{level}.{k}" for k in up.state_dict()} <= missing:
                 continue
@@ -136,7 +135,7 @@ class UNetSelu(nn.Module):
                      + [f"ups.{k}." for k in range(level, len(self.ups))]
                      + [f"down_blocks.{k}." for k in range(level + 1, len(self.down_blocks))]
                      + [f"up_blocks.{k}." for k in range(level + 1, len(self.up_blocks))])
-            return {key for key in own if key.startswith(tuple(below))} & missing
+            return {key for key in missing if key.startswith(tuple(below))}
         return set()
 
     def alignment(self) -> int:
