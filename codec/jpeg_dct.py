@@ -134,6 +134,21 @@ def idct_blocks(dequantized: np.ndarray) -> np.ndarray:
     return np.einsum("ui,...uv,vj->...ij", _C, dequantized.astype(np.float64), _C) + 128.0
 
 
+def dct_blocks(pixels: np.ndarray) -> np.ndarray:
+    """Orthonormal 2-D DCT of (..., 8, 8) pixel blocks after JPEG's -128 level shift: float64
+    coefficients on the scale `dequantize` gives (idct_blocks undoes it)."""
+    return np.einsum("iu,...uv,jv->...ij", _C, pixels.astype(np.float64) - 128.0, _C)
+
+
+def image_to_blocks(image: np.ndarray, blocks_shape: tuple[int, int]) -> np.ndarray:
+    """An HxW image as (blocks_y, blocks_x, 8, 8) blocks, the last row and column repeated
+    into the partial edge blocks as libjpeg's encoder pads them (blocks_to_image undoes it)."""
+    blocks_y, blocks_x = blocks_shape
+    height, width = image.shape
+    padded = np.pad(image, ((0, blocks_y * 8 - height), (0, blocks_x * 8 - width)), mode="edge")
+    return padded.reshape(blocks_y, 8, blocks_x, 8).transpose(0, 2, 1, 3)
+
+
 def blocks_to_image(blocks: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
     """Lay (blocks_y, blocks_x, 8, 8) blocks out as one image, cropped to (height, width)."""
     blocks_y, blocks_x = blocks.shape[:2]

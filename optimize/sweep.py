@@ -26,11 +26,13 @@ from rcodec.errors import RcodecError, in_file
 from rcodec.optimize.cache import SweepCache, digest
 from rcodec.optimize.calibration import Calibration
 from rcodec.optimize.workers import allow_resident_networks
+from rcodec.postfilter import consistency
 from rcodec.postfilter import registry as model_registry
 from rcodec.postfilter.inference import (
     apply_views,
     available_cores,
     effective_precision,
+    projects_output,
     shared_run,
     torch_threads,
 )
@@ -86,7 +88,11 @@ class FilterSpec:
         if entry.ensemble != 1:  # (absent for one view: the keys of every earlier row)
             key |= {"views": entry.ensemble}
         code = revision(entry.arch)
-        return key if code == 1 else key | {"revision": code}
+        if code != 1:
+            key |= {"revision": code}
+        if projects_output(entry):
+            key |= {"projection": consistency.REVISION}
+        return key
 
 
 NO_FILTER = FilterSpec("none", container.NO_FILTER, "")

@@ -22,10 +22,12 @@ import torch
 from torch import nn
 
 from rcodec.codec import registry as codec_registry
+from rcodec.codec.jpeg_dct import JpegCoefficients, read_coefficients
 from rcodec.errors import RcodecError
+from rcodec.postfilter.consistency import project_luma
 from rcodec.postfilter.dct import read_plane
 from rcodec.postfilter.ensemble import self_ensembles
-from rcodec.postfilter.models import build, is_conditioned, receptive_radius
+from rcodec.postfilter.models import build, input_kind, is_conditioned, receptive_radius
 from rcodec.postfilter.registry import ModelEntry
 from rcodec.postfilter.weights import load_weights
 from rcodec.units import format_bytes
@@ -467,22 +469,27 @@ def replace_luma(image: np.ndarray, luma: np.ndarray) -> np.ndarray:
 
 def filter_luma(model: nn.Module, image: np.ndarray, tile: int | None = None, *,
                 precision: Precision = "fp32", threads: int | None = None,
-                quantizer: float | None = None, views: int = 1) -> np.ndarray:
+                quantizer: float | None = None, views: int = 1,
+                coefficients: JpegCoefficients | None = None) -> np.ndarray:
     """A one-channel (Y) network on a uint8 image: gray (HxW or HxWx1) is filtered as it is;
     HxWx3 RGB is converted to JFIF YCbCr in float, its Y filtered, and converted back. Returns
     uint8 of the input's shape. (Y networks are trained on the luma of MATLAB's rgb2ycbcr,
     see shared/JPEG-NOTES.md; a colour JPEG's luma plane is JFIF's, which is what its
     artifacts live on, so that is the plane filtered here.)"""
     [(_, output)] = filter_luma_views(model, image, (views,), tile, precision=precision,
-                                      threads=threads, quantizer=quantizer)
+                                      threads=threads, quantizer=quantizer,
+                                      coefficients=coefficients)
     return output
 
 
 def filter_luma_views(model: nn.Module, image: np.ndarray, counts: Collection[int],
                       tile: int | None = None, *, precision: Precision = "fp32",
                       threads: int | None = None, quantizer: float | None = None,
+                      coefficients: JpegCoefficients | None = None,
                       ) -> Iterator[tuple[int, np.ndarray]]:
-    """`filter_luma` averaging each of several view counts, as `restore_views` does."""
+    """`filter_luma` averaging each of several view counts, as `restore_views` does.
+    `coefficients`: those of the JPEG that `image` decodes, when it is one of rcodec's; each
+    output's luma is then projected onto their rounding intervals (`consistency`)."""
     _check_gray_or_rgb(image)
     if image.ndim == 2 or image.shape[2] == 1:
         plane = image.reshape(image.shape[0], image.shape[1], 1)
@@ -490,7 +497,10 @@ def filter_luma_views(model: nn.Module, image: np.ndarray, counts: Collection[in
         plane = jfif_luma(image)
     for views, luma in restore_views(model, plane, counts, tile, precision=precision,
                                      threads=threads, quantizer=quantizer):
-        yield views, replace_luma(image, luma[..., 0])
+        luma = luma[..., 0]
+        if coefficients is not None:
+            luma = project_luma(luma, coefficients)
+        yield views, replace_luma(image, luma)
 
 
 def _luma_filter_views(entry: ModelEntry, decoded: np.ndarray, payload: bytes,
@@ -513,8 +523,17 @@ def _luma_filter_views(entry: ModelEntry, decoded: np.ndarray, payload: bytes,
                             threads=threads)
         return
     quantizer = bitstream_quantizer(entry, payload) if is_conditioned(model) else None
+    coefficients = read_coefficients(payload) if projects_output(entry) else None
     yield from filter_luma_views(model, decoded, counts, tile, precision=precision,
-                                 threads=threads, quantizer=quantizer)
+                                 threads=threads, quantizer=quantizer,
+                                 coefficients=coefficients)
+
+
+def projects_output(entry: ModelEntry) -> bool:
+    """Whether a registered network's output is projected onto its bitstream's quantisation
+    intervals (`consistency`): pixel-domain luma networks on JPEGs. (DCT-domain ones decode
+    from the coefficients themselves.)"""
+    return entry.channels == "y" and entry.codec == "jpeg" and input_kind(entry.arch) != "dct"
 
 
 def decode_dct(model: nn.Module, payload: bytes, decoded: np.ndarray, tile: int | None = None,

@@ -23,6 +23,7 @@ from torch import nn
 from rcodec import metrics
 from rcodec.codec.images import image_paths, read_bytes, read_rgb
 from rcodec.codec.jpeg import JpegCodec
+from rcodec.codec.jpeg_dct import read_coefficients
 from rcodec.errors import RcodecError
 from rcodec.postfilter import registry
 from rcodec.postfilter.inference import (
@@ -118,9 +119,9 @@ def _views(net: Network, file: bytes, image: np.ndarray, quality: int,
     told = float(quality) if is_conditioned(net.model) else None
     if net.kind == "dct":  # (registered DCT-domain networks average one view)
         yield 1, decode_dct(net.model, file, image, precision=precision)
-    elif net.kind == "y":
+    elif net.kind == "y":  # projected onto the file's intervals, as a decoder does
         yield from filter_luma_views(net.model, image, counts, precision=precision,
-                                     quantizer=told)
+                                     quantizer=told, coefficients=read_coefficients(file))
     else:
         for count, output in restore_views(net.model, image, counts, precision=precision,
                                            quantizer=told):
@@ -209,7 +210,8 @@ def markdown(result: dict) -> str:
         "network is registered so). Steps: training steps of 16 crops of 96x96 each (CPU "
         "training; the papers train for 10^5 and more). The DCT-domain net (hrcnn) reads the "
         "file's coefficients, dequantised by its table and divided by 255, with no pixel "
-        "decode.",
+        "decode. The pixel-domain luma nets' outputs are projected onto the file's "
+        "quantisation intervals, as decoders do (rcodec.postfilter.consistency).",
         "",
     ]
     base = {}

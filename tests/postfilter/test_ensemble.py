@@ -15,6 +15,7 @@ from helpers import save_entry
 from test_unet import SMALL, perturbed, photo, registered
 
 from rcodec.codec import bpg, container, jpeg
+from rcodec.codec.jpeg_dct import read_coefficients
 from rcodec.errors import RcodecError
 from rcodec.optimize import calibration as cal
 from rcodec.postfilter import ensemble, inference, registry, ship
@@ -117,8 +118,10 @@ def test_a_luma_network_averages_views_and_a_dct_one_refuses(
     payload = jpeg.JpegCodec().encode(photo(48, 64), 30)
     decoded = jpeg.JpegCodec().decode(payload)
     eight = dataclasses.replace(entry, ensemble=8)
+    coefficients = read_coefficients(payload)  # (its output is projected onto them)
     assert np.array_equal(inference.apply_filter(eight, decoded, payload),
-                          inference.filter_luma(model, decoded, quantizer=30, views=8))
+                          inference.filter_luma(model, decoded, quantizer=30, views=8,
+                                                coefficients=coefficients))
     dct = save_entry(tmp_path, monkeypatch, build("hrcnn"), "hrcnn", channels="y", ensemble=2)
     with pytest.raises(RcodecError, match="DCT-domain network averages no views"):
         inference.apply_filter(dct, decoded, payload)

@@ -252,23 +252,27 @@ def test_filter_luma_gray_and_colour() -> None:
 
 
 def test_apply_filter_luma_network(tmp_path, monkeypatch) -> None:
+    from rcodec.codec.jpeg import JpegCodec
+    from rcodec.codec.jpeg_dct import read_coefficients
     from rcodec.errors import RcodecError
     from rcodec.postfilter.inference import DEFAULT_TILE, apply_filter
 
     torch.manual_seed(8)
     model = build("l4")
     entry = save_entry(tmp_path, monkeypatch, model, "l4", channels="y")
-    gray = random_plane(36, 40, seed=9)[..., 0]
-    rgb = random_plane(36, 40, seed=10, channels=3)
-    out = apply_filter(entry, gray, b"")
-    assert out.shape == gray.shape and np.array_equal(
-        out, inference.filter_luma(model, gray, DEFAULT_TILE))
-    out = apply_filter(entry, rgb, b"")
-    assert out.shape == rgb.shape and np.array_equal(
-        out, inference.filter_luma(model, rgb, DEFAULT_TILE))
+    for image in (random_plane(36, 41, seed=9)[..., 0], random_plane(36, 41, 10, channels=3)):
+        payload = jpeg_bytes(image, quality=10)
+        decoded = JpegCodec().decode(payload).reshape(image.shape)
+        out = apply_filter(entry, decoded, payload)
+        # The network's luma, projected onto the file's quantisation intervals.
+        projected = inference.filter_luma(model, decoded, DEFAULT_TILE,
+                                          coefficients=read_coefficients(payload))
+        assert out.shape == image.shape and np.array_equal(out, projected)
+        assert not np.array_equal(out, inference.filter_luma(model, decoded, DEFAULT_TILE))
     with pytest.raises(RcodecError, match="gray or HxWx3"):
         apply_filter(entry, np.zeros((8, 8, 4), np.uint8), b"")
     # An RGB entry keeps refusing gray, and a "y" entry of an RGB architecture is refused.
+    gray = random_plane(36, 40, seed=9)[..., 0]
     with pytest.raises(RcodecError, match="RGB"):
         apply_filter(save_entry(tmp_path, monkeypatch, model, "l4"), gray, b"")
     colour = save_entry(tmp_path, monkeypatch, build("block_context"), "block_context",

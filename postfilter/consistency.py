@@ -1,0 +1,63 @@
+"""Keep a luma network's output consistent with the JPEG it restores.
+
+A baseline JPEG encoder (libjpeg-turbo, which rcodec's JPEG codec uses) rounds every DCT
+coefficient of the original to the nearest multiple of its quantisation step. So the
+original's coefficient k of a block lies in [(c - 1/2) q, (c + 1/2) q] for the stored c
+and step q: a box, known exactly from the file. A network's output can stray outside it;
+clipping each coefficient back into its interval is the projection onto that box, and
+since the original lies in the box and the DCT is orthonormal, the projected output is never
+farther from the original than the output was (projections onto convex sets are
+non-expansive towards their members). Measured on bsds500 val luma, it adds about +0.006 dB
+at quality 10 and +0.01 dB at 30-50 to the U-Nets, for a few milliseconds per image.
+
+Partial blocks at the right and bottom edges hold the last column and row repeated (the
+encoder pads them so): the projected block's copies of an edge pixel are averaged back into
+it, which is again a projection (onto "the copies are equal") that the padded original
+satisfies, so the guarantee holds for the pixels the image has.
+
+The interval is exact only for encoders that round to nearest: a trellis-quantising
+encoder (mozjpeg) moves coefficients out of their intervals on purpose. rcodec applies the
+projection to JPEGs of its own JPEG codec, which are libjpeg-turbo's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rcodec.codec.jpeg_dct import (
+    JpegCoefficients,
+    blocks_to_image,
+    dct_blocks,
+    idct_blocks,
+    image_to_blocks,
+)
+
+#: Bumped when the projection changes the pixels it gives (part of the sweep's cache key).
+REVISION = 1
+
+
+def project_luma(luma: np.ndarray, coefficients: JpegCoefficients) -> np.ndarray:
+    """A float HxW luma estimate of the JPEG whose coefficients these are, each block's DCT
+    clipped into the rounding intervals of its stored luma (component 0) coefficients:
+    float64 HxW. `luma` must be component 0's size (the full image for rcodec's gray and
+    4:2:0 / 4:4:4 colour JPEGs); otherwise it is returned unchanged, as nothing ties it to
+    those blocks."""
+    if luma.shape != coefficients.component_size(0):
+        return luma
+    stored = coefficients.coefficients[0].astype(np.float64)
+    step = coefficients.qtables[0].astype(np.float64)
+    blocks = dct_blocks(image_to_blocks(luma, stored.shape[:2]))
+    np.clip(blocks, (stored - 0.5) * step, (stored + 0.5) * step, out=blocks)
+    padded = blocks_to_image(idct_blocks(blocks))
+    return _fold_padding(padded, luma.shape)
+
+
+def _fold_padding(padded: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The HxW image whose edge-padded blocks are nearest `padded`: each last-column (and
+    then last-row) pixel the mean of itself and its copies in the padding."""
+    height, width = size
+    columns = padded[:, :width].copy()
+    columns[:, width - 1] = padded[:, width - 1:].mean(axis=1)
+    rows = columns[:height].copy()
+    rows[height - 1] = columns[height - 1:].mean(axis=0)
+    return rows

@@ -1,0 +1,61 @@
+"""Projection of luma estimates onto a JPEG's quantisation intervals (postfilter.consistency)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rcodec.codec.jpeg import JpegCodec
+from rcodec.codec.jpeg_dct import (
+    blocks_to_image,
+    dct_blocks,
+    idct_blocks,
+    image_to_blocks,
+    read_coefficients,
+)
+from rcodec.postfilter.consistency import project_luma
+
+
+def photo_like(height: int, width: int, seed: int) -> np.ndarray:
+    """Smooth gradients and noise, uint8 HxW, sized to leave partial edge blocks."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = 120 + 60 * np.sin(xx / 7.0) * np.cos(yy / 11.0) + rng.normal(0, 12, (height, width))
+    return np.clip(base, 0, 255).astype(np.uint8)
+
+
+def test_blocks_round_trip_with_edge_padding() -> None:
+    image = photo_like(13, 21, seed=0).astype(np.float64)
+    blocks = image_to_blocks(image, (2, 3))
+    assert blocks.shape == (2, 3, 8, 8)
+    assert np.array_equal(blocks[1, 2, :, 4:], np.repeat(blocks[1, 2, :, 4:5], 4, axis=1))
+    assert np.array_equal(blocks_to_image(blocks, image.shape), image)
+    assert np.allclose(idct_blocks(dct_blocks(blocks)), blocks)
+
+
+@pytest.mark.parametrize("quality", [10, 50, 90])
+def test_original_is_a_fixed_point_and_estimates_come_closer(quality: int) -> None:
+    original = photo_like(45, 61, seed=quality)
+    payload = JpegCodec().encode(original, quality)
+    coefficients = read_coefficients(payload)
+    truth = original.astype(np.float64)
+    # libjpeg-turbo rounds each coefficient of the original to nearest (its integer DCT
+    # is within a few hundredths of the exact one), so the original hardly moves.
+    assert np.abs(project_luma(truth, coefficients) - truth).max() < 0.05
+    rng = np.random.default_rng(quality)
+    for noise in (2.0, 8.0):
+        estimate = truth + rng.normal(0, noise, truth.shape)
+        projected = project_luma(estimate, coefficients)
+        before = np.mean((estimate - truth) ** 2)
+        after = np.mean((projected - truth) ** 2)
+        assert after < before  # non-expansive, and the noise leaves the box
+        # Every pixel the image has, the partial edge blocks' too, is part of the result.
+        assert projected.shape == truth.shape
+        edge = np.mean((projected[40:, 56:] - truth[40:, 56:]) ** 2)
+        assert edge <= np.mean((estimate[40:, 56:] - truth[40:, 56:]) ** 2) + 1e-9
+
+
+def test_other_sizes_are_left_alone() -> None:
+    payload = JpegCodec().encode(photo_like(16, 16, seed=1), 30)
+    estimate = np.full((8, 8), 100.0)
+    assert project_luma(estimate, read_coefficients(payload)) is estimate
