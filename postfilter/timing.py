@@ -14,7 +14,9 @@ import numpy as np
 import torch
 
 from rcodec.codec.images import read_rgb
+from rcodec.codec.jpeg_dct import read_coefficients
 from rcodec.codec.samples import sample_paths
+from rcodec.postfilter.consistency import project_luma
 from rcodec.postfilter.dct import read_plane
 from rcodec.postfilter.ensemble import view_shapes
 from rcodec.postfilter.inference import (
@@ -23,6 +25,7 @@ from rcodec.postfilter.inference import (
     effective_precision,
     jfif_luma,
     load_model,
+    projects_output,
     replace_luma,
     run_window,
     tile_windows,
@@ -141,7 +144,8 @@ def time_filter(entry: Any, decoded: np.ndarray, repeats: int,
                                          quantizer)
     extra = 0.0
     if kind != "rgb":
-        extra = (median_seconds(repeats, _luma_round_trip, decoded, payload, kind)
+        extra = (median_seconds(repeats, _luma_round_trip, decoded, payload, kind,
+                                projects_output(entry))
                  / (decoded.shape[0] * decoded.shape[1]) * 1e6)
     return {"sha256": entry.sha256, "tile": tile, "radius": radius, "precision": precision,
             "align": align, "input": kind, "extra_seconds_per_mpx": extra,
@@ -150,10 +154,14 @@ def time_filter(entry: Any, decoded: np.ndarray, repeats: int,
             "seconds_per_mpx": entry.ensemble * timed[full, full] / (tile * tile) * 1e6}
 
 
-def _luma_round_trip(decoded: np.ndarray, payload: bytes, kind: str) -> None:
-    """What a luma or DCT-domain filter does besides running its network."""
+def _luma_round_trip(decoded: np.ndarray, payload: bytes, kind: str, project: bool) -> None:
+    """What a luma or DCT-domain filter does besides running its network (`project`: and
+    projecting its output onto the JPEG's intervals, reading them from `payload`)."""
     height, width = decoded.shape[:2]
     luma = read_plane(payload)[0] if kind == "dct" else jfif_luma(decoded)[..., 0]
-    replace_luma(decoded, luma[:height, :width])
+    luma = luma[:height, :width]
+    if project:
+        luma = project_luma(luma, read_coefficients(payload))
+    replace_luma(decoded, luma)
 
 

@@ -212,13 +212,18 @@ def test_calibrating_luma_and_dct_networks(tmp_path: Path, monkeypatch: pytest.M
     from helpers import save_entry
 
     from rcodec.codec.jpeg import JpegCodec
+    from rcodec.postfilter import timing
     from rcodec.postfilter.models import build
 
     torch.manual_seed(0)
     entry = save_entry(tmp_path, monkeypatch, build(arch), arch, channels="y")
     payload = JpegCodec().encode(SMALL, 50)
+    projected = []  # a pixel-domain net's output is projected onto the JPEG's intervals
+    monkeypatch.setattr(timing, "project_luma",
+                        lambda luma, coefficients: projected.append(luma.shape) or luma)
     record = cal.time_filter(entry, JpegCodec().decode(payload), 1, [(90, 120)],
                              payload=payload)
+    assert set(projected) == (set() if arch == "hrcnn" else {SMALL.shape[:2]})
     assert record["input"] == ("dct" if arch == "hrcnn" else "y")
     assert record["align"] == {"l4": 1, "fast_arcnn": 2, "hrcnn": 8}[arch]
     assert record["extra_seconds_per_mpx"] > 0
