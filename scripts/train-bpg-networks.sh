@@ -194,8 +194,12 @@ case $queue in
   # Session 20 resumed it from 2,100 to 4,651 (one core, 125 minutes): 26.0259 at 2,500,
   # 26.0253 at 3,000, 26.0287 at 3,500, 26.0307 at 4,000, 26.0286 at 4,500, 26.0317 at 4,651
   # (its best; rate 6.25e-6 from 4,501): still within 0.0003 dB of uqd-upper-grow at each
-  # step, for a tenth of its extra time per image. Resume it, and ship it once
-  # benchmarks/checkpoints.py shows it well clear of the source at QP 46 (+0.01 dB).
+  # step, for a tenth of its extra time per image. Session 20 took it to 5,111 (26.0323 at
+  # 5,000, its best), session 21 from 5,000 to 7,100 (one core, 100 minutes): 26.0314 at
+  # 5,500, then 26.0320 at 6,000, 6,500 and 7,000 (rate 3.125e-6 from 6,001). It has
+  # converged, +0.004 dB over the source on the crops and about +0.003 on full images at
+  # QP 46: not shipped, and not worth resuming. QP 46 needs a larger net trained far longer
+  # than this CPU allows (a GPU run), not more steps of these.
   uqd-upper-level)
     train bpg_uqd_upper_level UQ 42:46:2 --init bpg-uqd-42-46-deep-v2 --arch-config \
       '{"widths": [32, 64, 128, 192, 256], "blocks": [2, 3, 6, 12, 6], "up_blocks": [2, 3, 6, 0]}' \
