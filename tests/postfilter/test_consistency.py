@@ -59,3 +59,15 @@ def test_other_sizes_are_left_alone() -> None:
     payload = JpegCodec().encode(photo_like(16, 16, seed=1), 30)
     estimate = np.full((8, 8), 100.0)
     assert project_luma(estimate, read_coefficients(payload)) is estimate
+
+
+def test_the_sweep_keys_projected_outputs_apart() -> None:
+    """Cached sweep rows of a JPEG luma network from before the projection are never
+    served for its projected outputs; BPG, colour and DCT-domain networks keep their keys."""
+    from rcodec.optimize.request import spec_of
+    from rcodec.postfilter import registry
+
+    keyed = {e.name: "projection" in spec_of(e).cache_key() for e in registry.load_registry()}
+    assert keyed["jpeg-uqy-10-60-v3"] and keyed["jpeg-l8-q10-v2-x4"]
+    assert not keyed["jpeg-hrcnn-q10"] and not keyed["jpeg-block-context-q10"]
+    assert not any(keyed[name] for name in keyed if name.startswith("bpg-"))
