@@ -8,8 +8,8 @@ clipping each coefficient back into its interval is the projection onto that box
 since the original lies in the box and the DCT is orthonormal, the projected output is never
 farther from the original than the output was (projections onto convex sets are
 non-expansive towards their members). Measured on bsds500 val luma, it adds +0.007 to +0.010
-dB at quality 10 and +0.008 to +0.013 at 30-50 to the U-Nets, for about 50 ms per 768x512
-image on one thread (README, "Consistent JPEG decoding").
+dB at quality 10 and +0.008 to +0.013 at 30-50 to the U-Nets, for about 7 ms per 768x512
+photo on one thread (benchmarks/projection.py).
 
 Partial blocks at the right and bottom edges hold the last column and row repeated (the
 encoder pads them so): the projected block's copies of an edge pixel are averaged back into

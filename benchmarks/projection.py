@@ -1,0 +1,69 @@
+"""Cost of keeping a JPEG luma network's output consistent with its file, beside the network.
+
+  python benchmarks/projection.py [--runs 7] [--quality 30] [--network jpeg-uqy-10-60-v3]
+      [--image PATH]
+
+On a 768x512 photo as a colour JPEG, one thread, median of N runs: reading the JPEG's
+coefficients, projecting a luma plane onto their intervals (postfilter.consistency), and the
+registered network's whole filter (decode's luma round trip and the projection included),
+so the projection's share of a decode is printed as a ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from rcodec.codec.jpeg import JpegCodec
+from rcodec.codec.jpeg_dct import read_coefficients
+from rcodec.postfilter import registry
+from rcodec.postfilter.consistency import project_luma
+from rcodec.postfilter.inference import apply_filter, jfif_luma
+
+DEFAULT_IMAGE = Path(__file__).parent.parent / "tests" / "data" / "bpg" / "coffee768x512.png"
+
+
+def median_ms(function, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--quality", type=int, default=30)
+    parser.add_argument("--network", default="jpeg-uqy-10-60-v3")
+    parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    image = np.asarray(Image.open(args.image).convert("RGB"))
+    payload = JpegCodec().encode(image, args.quality)
+    decoded = JpegCodec().decode(payload)
+    coefficients = read_coefficients(payload)
+    luma = jfif_luma(decoded)[..., 0]
+    entry = registry.find(args.network)
+    read = median_ms(lambda: read_coefficients(payload), args.runs)
+    project = median_ms(lambda: project_luma(luma, coefficients), args.runs)
+    apply_filter(entry, decoded, payload, threads=1)  # (loads the weights)
+    network = median_ms(lambda: apply_filter(entry, decoded, payload, threads=1), args.runs)
+    height, width = image.shape[:2]
+    print(f"{args.image.name} {width}x{height}, JPEG quality {args.quality}, one thread, "
+          f"median of {args.runs} runs")
+    print(f"read coefficients {read:8.1f} ms")
+    print(f"projection        {project:8.1f} ms")
+    print(f"{args.network} {network:8.1f} ms in all; read + projection "
+          f"{(read + project) / network:.3f} of it")
+
+
+if __name__ == "__main__":
+    main()
