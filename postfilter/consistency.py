@@ -36,21 +36,30 @@ from rcodec.codec.jpeg_dct import (
 #: Bumped when the projection changes the pixels it gives (part of the sweep's cache key).
 REVISION = 1
 
+#: Block rows projected at a time, so that the float64 work arrays of a very large image
+#: stay a few hundred kilobytes per thousand columns (the result is the same for any band).
+BAND_BLOCK_ROWS = 32
+
 
 def project_luma(luma: np.ndarray, coefficients: JpegCoefficients) -> np.ndarray:
     """A float HxW luma estimate of the JPEG whose coefficients these are, each block's DCT
     clipped into the rounding intervals of its stored luma (component 0) coefficients:
-    float64 HxW. `luma` must be component 0's size (the full image for rcodec's gray and
+    float32 HxW. `luma` must be component 0's size (the full image for rcodec's gray and
     4:2:0 / 4:4:4 colour JPEGs); otherwise it is returned unchanged, as nothing ties it to
     those blocks."""
     if luma.shape != coefficients.component_size(0):
         return luma
-    stored = coefficients.coefficients[0].astype(np.float64)
-    step = coefficients.qtables[0].astype(np.float64)
-    blocks = dct_blocks(image_to_blocks(luma, stored.shape[:2]))
-    np.clip(blocks, (stored - 0.5) * step, (stored + 0.5) * step, out=blocks)
-    padded = blocks_to_image(idct_blocks(blocks))
-    return _fold_padding(padded, luma.shape)
+    height, width = luma.shape
+    stored, step = coefficients.coefficients[0], coefficients.qtables[0].astype(np.float64)
+    out = np.empty((height, width), np.float32)
+    for top in range(0, stored.shape[0], BAND_BLOCK_ROWS):
+        band = stored[top:top + BAND_BLOCK_ROWS].astype(np.float64)
+        rows = slice(8 * top, min(8 * (top + len(band)), height))
+        blocks = dct_blocks(image_to_blocks(luma[rows], band.shape[:2]))
+        np.clip(blocks, (band - 0.5) * step, (band + 0.5) * step, out=blocks)
+        out[rows] = _fold_padding(blocks_to_image(idct_blocks(blocks)),
+                                  (rows.stop - rows.start, width))
+    return out
 
 
 def _fold_padding(padded: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -71,3 +71,17 @@ def test_the_sweep_keys_projected_outputs_apart() -> None:
     assert keyed["jpeg-uqy-10-60-v3"] and keyed["jpeg-l8-q10-v2-x4"]
     assert not keyed["jpeg-hrcnn-q10"] and not keyed["jpeg-block-context-q10"]
     assert not any(keyed[name] for name in keyed if name.startswith("bpg-"))
+
+
+def test_bands_of_blocks_give_the_whole_image_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rcodec.postfilter import consistency
+
+    original = photo_like(45, 61, seed=3)
+    coefficients = read_coefficients(JpegCodec().encode(original, 20))
+    estimate = original + np.random.default_rng(3).normal(0, 6, original.shape)
+    whole = project_luma(estimate, coefficients)  # 6 block rows: one band
+    assert whole.dtype == np.float32
+    monkeypatch.setattr(consistency, "BAND_BLOCK_ROWS", 1)
+    assert np.array_equal(project_luma(estimate, coefficients), whole)
+    monkeypatch.setattr(consistency, "BAND_BLOCK_ROWS", 4)
+    assert np.array_equal(project_luma(estimate, coefficients), whole)
