@@ -3,17 +3,16 @@
   python benchmarks/projection.py [--runs 7] [--quality 30] [--network jpeg-uqy-10-60-v3]
       [--image PATH]
 
-On a 768x512 photo as a colour JPEG, one thread, median of N runs: reading the JPEG's
-coefficients, projecting a luma plane onto their intervals (postfilter.consistency), and the
-registered network's whole filter (decode's luma round trip and the projection included),
-so the projection's share of a decode is printed as a ratio.
+On a 768x512 photo as a colour JPEG, one thread, the median of up to N runs after a warm-up
+(postfilter.timing.median_seconds): reading the JPEG's coefficients, projecting a luma plane
+onto their intervals (postfilter.consistency), and the registered network's whole filter
+(the luma round trip and the projection included), so that the projection's share of a
+decode is printed as a ratio.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,17 +24,9 @@ from rcodec.codec.jpeg_dct import read_coefficients
 from rcodec.postfilter import registry
 from rcodec.postfilter.consistency import project_luma
 from rcodec.postfilter.inference import apply_filter, jfif_luma
+from rcodec.postfilter.timing import median_seconds
 
 DEFAULT_IMAGE = Path(__file__).parent.parent / "tests" / "data" / "bpg" / "coffee768x512.png"
-
-
-def median_ms(function, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
 
 
 def main() -> None:
@@ -52,10 +43,10 @@ def main() -> None:
     coefficients = read_coefficients(payload)
     luma = jfif_luma(decoded)[..., 0]
     entry = registry.find(args.network)
-    read = median_ms(lambda: read_coefficients(payload), args.runs)
-    project = median_ms(lambda: project_luma(luma, coefficients), args.runs)
-    apply_filter(entry, decoded, payload, threads=1)  # (loads the weights)
-    network = median_ms(lambda: apply_filter(entry, decoded, payload, threads=1), args.runs)
+    read = 1000 * median_seconds(args.runs, read_coefficients, payload)
+    project = 1000 * median_seconds(args.runs, project_luma, luma, coefficients)
+    network = 1000 * median_seconds(args.runs, lambda: apply_filter(entry, decoded, payload,
+                                                                    threads=1))
     height, width = image.shape[:2]
     print(f"{args.image.name} {width}x{height}, JPEG quality {args.quality}, one thread, "
           f"median of {args.runs} runs")
