@@ -36,8 +36,8 @@ from rcodec.codec.jpeg_dct import (
 #: Bumped when the projection changes the pixels it gives (part of the sweep's cache key).
 REVISION = 1
 
-#: Block rows projected at a time, so that the float64 work arrays of a very large image
-#: stay a few hundred kilobytes per thousand columns (the result is the same for any band).
+#: Block rows projected at a time, so that each float64 work array holds 256 rows (2 MB per
+#: thousand columns) however tall the image is (the result is the same for any band).
 BAND_BLOCK_ROWS = 32
 
 
