@@ -14,7 +14,8 @@ photo on one thread (benchmarks/projection.py).
 Partial blocks at the right and bottom edges hold the last column and row repeated (the
 encoder pads them so): the projected block's copies of an edge pixel are averaged back into
 it, which is again a projection (onto "the copies are equal") that the padded original
-satisfies, so the guarantee holds for the pixels the image has.
+satisfies. So the guarantee holds for each padded block as coded, where an edge pixel counts
+once per copy; an edge region alone, counting each pixel once, can come out slightly worse.
 
 The interval is exact only for encoders that round to nearest: a trellis-quantising
 encoder (mozjpeg) moves coefficients out of their intervals on purpose. rcodec applies the

@@ -1,5 +1,5 @@
-"""Test helpers: paths to bundled data, a reader for 16-bit PNGs (which Pillow narrows) and
-an importer for scripts/."""
+"""Test helpers: paths to bundled data, a reader for 16-bit PNGs (which Pillow narrows), a
+synthetic image maker, registry entries for test networks and an importer for scripts/."""
 
 from __future__ import annotations
 
@@ -71,6 +71,14 @@ def sample_crops(folder: Path, box: tuple[int, int, int, int], count: int | None
     for path in sample_paths()[:count]:
         Image.open(path).convert("RGB").crop(box).save(folder / f"{path.stem}.png")
     return folder
+
+
+def random_plane(height: int, width: int, seed: int = 0, channels: int = 1) -> np.ndarray:
+    """Smooth gradients plus noise, HxWxC uint8, so outputs span many values."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = np.stack([xx * 2.0, yy * 3.0, (xx + yy) * 1.5][:channels], -1) % 256
+    return np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
 
 
 def save_entry(tmp_path: Path, monkeypatch, model, arch: str, **fields):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import save_entry
+from helpers import random_plane, save_entry
 
 from rcodec.postfilter import inference
 from rcodec.postfilter.inference import restore_array
@@ -20,14 +20,6 @@ from rcodec.postfilter.models import (
     parameter_count,
     receptive_radius,
 )
-
-
-def random_plane(height: int, width: int, seed: int = 0, channels: int = 1) -> np.ndarray:
-    """Smooth gradients plus noise, HxWxC uint8, so outputs span many values."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:height, 0:width]
-    base = np.stack([xx * 2.0, yy * 3.0, (xx + yy) * 1.5][:channels], -1) % 256
-    return np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
 
 
 def conv_params(k: int, cin: int, cout: int) -> int:
