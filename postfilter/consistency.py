@@ -25,8 +25,10 @@ projection to JPEGs of its own JPEG codec, which are libjpeg-turbo's.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from rcodec.codec.jpeg_dct import (
+    DCT_MATRIX,
     JpegCoefficients,
     blocks_to_image,
     dct_blocks,
@@ -56,11 +58,61 @@ def project_luma(luma: np.ndarray, coefficients: JpegCoefficients) -> np.ndarray
     for top in range(0, stored.shape[0], BAND_BLOCK_ROWS):
         band = stored[top:top + BAND_BLOCK_ROWS].astype(np.float64)
         rows = slice(8 * top, min(8 * (top + len(band)), height))
-        blocks = dct_blocks(image_to_blocks(luma[rows], band.shape[:2]))
-        np.clip(blocks, (band - 0.5) * step, (band + 0.5) * step, out=blocks)
-        out[rows] = _fold_padding(blocks_to_image(idct_blocks(blocks)),
-                                  (rows.stop - rows.start, width))
+        out[rows] = _project_blocks(luma[rows], (band - 0.5) * step, (band + 0.5) * step)
     return out
+
+
+def interval_plane(coefficients: JpegCoefficients) -> np.ndarray:
+    """The rounding intervals of the luma coefficients laid out as postfilter.dct's plane
+    (block (by, bx)'s coefficient [u, v] at row 8 by + u, column 8 bx + v): float32
+    (8 blocks_y, 8 blocks_x, 2), lower and upper bound, on the dequantised scale. Training
+    crops carry it beside their pixels (postfilter.data), flipped as the pixels are."""
+    stored = coefficients.coefficients[0].astype(np.float64)
+    step = coefficients.qtables[0].astype(np.float64)
+    bounds = np.stack([(stored - 0.5) * step, (stored + 0.5) * step], axis=-1)
+    blocks_y, blocks_x = stored.shape[:2]
+    return bounds.transpose(0, 2, 1, 3, 4).reshape(8 * blocks_y, 8 * blocks_x, 2).astype(
+        np.float32)
+
+
+def project_onto_intervals(luma: np.ndarray, intervals: np.ndarray) -> np.ndarray:
+    """`project_luma` for a luma window and its `interval_plane` window (the blocks that
+    cover it, the window's origin on the block grid): float32 HxW."""
+    blocks_shape = (intervals.shape[0] // 8, intervals.shape[1] // 8)
+    lower, upper = (image_to_blocks(intervals[..., k], blocks_shape).astype(np.float64)
+                    for k in (0, 1))
+    return _project_blocks(luma, lower, upper)
+
+
+def _project_blocks(luma: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """Clip the DCT of the blocks covering an HxW luma into (blocks_y, blocks_x, 8, 8)
+    bounds; fold the edge padding back: float32 HxW."""
+    blocks = dct_blocks(image_to_blocks(luma, lower.shape[:2]))
+    np.clip(blocks, lower, upper, out=blocks)
+    return _fold_padding(blocks_to_image(idct_blocks(blocks)), luma.shape).astype(np.float32)
+
+
+def project_tensor(luma: torch.Tensor, intervals: torch.Tensor) -> torch.Tensor:
+    """The projection on a batch, differentiably (for a loss that sees what decoding keeps):
+    N x 1 x H x W luma on the networks' [0, 1] scale and the N x 2 x H x W interval planes of
+    whole 8x8 blocks (H, W multiples of 8) -> the projected luma, N x 1 x H x W. The
+    gradient reaches only the coefficients inside their intervals: the others are set by the
+    file."""
+    n, _, height, width = luma.shape
+    if height % 8 or width % 8 or intervals.shape != (n, 2, height, width):
+        raise ValueError(f"whole 8x8 blocks and one interval pair per pixel needed, got luma "
+                         f"{tuple(luma.shape)} and intervals {tuple(intervals.shape)}")
+    matrix = torch.tensor(DCT_MATRIX, dtype=torch.float32, device=luma.device)
+
+    def blocks(plane: torch.Tensor) -> torch.Tensor:  # N x C x H x W -> N x C x By x Bx x 8 x 8
+        shape = (n, plane.shape[1], height // 8, 8, width // 8, 8)
+        return plane.reshape(shape).permute(0, 1, 2, 4, 3, 5)
+
+    coefficients = matrix @ (blocks(luma.float()) * 255.0 - 128.0) @ matrix.T
+    bounds = blocks(intervals.float())
+    clipped = torch.clamp(coefficients, bounds[:, :1], bounds[:, 1:])
+    pixels = (matrix.T @ clipped @ matrix + 128.0) / 255.0
+    return pixels.permute(0, 1, 2, 4, 3, 5).reshape(n, 1, height, width)
 
 
 def _fold_padding(padded: np.ndarray, size: tuple[int, int]) -> np.ndarray:

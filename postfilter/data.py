@@ -27,10 +27,12 @@ from rcodec.codec import registry as codec_registry
 from rcodec.codec.hevc import libavcodec_version
 from rcodec.codec.images import list_images, read_rgb, write_png
 from rcodec.codec.jpeg import JpegCodec
+from rcodec.codec.jpeg_dct import read_coefficients
 from rcodec.errors import RcodecError
 from rcodec.fileio import atomic_write_bytes
 from rcodec.metrics import rgb_to_matlab_y
-from rcodec.postfilter.dct import DCT_SCALE, augment_plane, read_plane
+from rcodec.postfilter.consistency import interval_plane
+from rcodec.postfilter.dct import DCT_SCALE, augment_plane, coefficient_plane
 from rcodec.version import __version__
 
 #: Bump when the way pairs are made changes, so that old cached decodes are not reused.
@@ -90,19 +92,29 @@ def encode_decode(image: np.ndarray, codec: str, quantizer: int) -> np.ndarray:
     return coder.decode(coder.encode(image, quantizer))
 
 
-def _augment(arrays: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
-    """One of the 8 flips/transposes, the same for every array."""
-    flip_y, flip_x, transpose = rng.integers(0, 2, 3)
-    out = []
-    for a in arrays:
-        if flip_y:
-            a = a[::-1]
-        if flip_x:
-            a = a[:, ::-1]
-        if transpose:
-            a = a.transpose(1, 0, 2)
-        out.append(a)
-    return out
+#: (flip_y, flip_x, transpose): one of the 8 flips / transposes of a crop.
+Flips = tuple[bool, bool, bool]
+
+
+def _draw_flips(rng: np.random.Generator) -> Flips:
+    flip_y, flip_x, transpose = (bool(v) for v in rng.integers(0, 2, 3))
+    return flip_y, flip_x, transpose
+
+
+def _flip(array: np.ndarray, flips: Flips) -> np.ndarray:
+    """An HxWxC array flipped, then transposed."""
+    flip_y, flip_x, transpose = flips
+    array = array[::-1] if flip_y else array
+    array = array[:, ::-1] if flip_x else array
+    return array.transpose(1, 0, 2) if transpose else array
+
+
+def _flip_intervals(intervals: np.ndarray, flips: Flips) -> np.ndarray:
+    """An interval plane (8By x 8Bx x 2) for the flipped pixels: each bound moves as a
+    coefficient does (augment_plane), and where a coefficient changes sign its interval's
+    ends swap."""
+    lower, upper = (augment_plane(intervals[..., k], *flips) for k in (0, 1))
+    return np.stack([np.minimum(lower, upper), np.maximum(lower, upper)], axis=-1)
 
 
 def to_tensor(rgb: np.ndarray) -> torch.Tensor:
@@ -123,13 +135,18 @@ class PairDataset(Dataset):
     JPEG (codec "jpeg" only); "dct": the same pairs with the JPEG's coefficient plane / 255
     as input, crops on the block grid (crop a multiple of 8) and flips done exactly in the
     DCT domain.
+
+    `intervals` ("y" only): each crop also carries the rounding intervals of the JPEG's
+    coefficients over it (consistency.interval_plane, 2 x crop x crop), crops on the block
+    grid (crop a multiple of 8), for a loss that sees the projection decoding applies.
     """
 
     def __init__(self, image_dir: str | os.PathLike[str], codec: str = "bpg",
                  quantizer: int = 40, crop: int = 96, crops_per_image: int = 1,
                  cache_dir: str | os.PathLike[str] | None = None, downscale: int = 1,
                  seed: int | None = None, augment: bool = True, channels: str = "rgb",
-                 decoded_dir: str | os.PathLike[str] | None = None) -> None:
+                 decoded_dir: str | os.PathLike[str] | None = None,
+                 intervals: bool = False) -> None:
         if crop < 1 or crops_per_image < 1 or downscale < 1:
             raise RcodecError("crop, crops_per_image and downscale must be positive")
         if channels not in ("rgb", "y", "dct"):
@@ -140,10 +157,14 @@ class PairDataset(Dataset):
         if decoded_dir is not None and (channels != "rgb" or downscale != 1):
             raise RcodecError("pairs decoded elsewhere (decoded_dir) are RGB decodes of the "
                               "images as they are (channels rgb, downscale 1)")
-        if channels == "dct" and crop % 8:
-            raise RcodecError(f"DCT-domain crops must be whole 8x8 blocks, got crop {crop}")
+        if intervals and channels != "y":
+            raise RcodecError(f"coefficient intervals are for luma networks (channels y), "
+                              f"not {channels!r}")
+        if (channels == "dct" or intervals) and crop % 8:
+            raise RcodecError(f"crops on the JPEG block grid must be whole 8x8 blocks, "
+                              f"got crop {crop}")
         self.codec, self.quantizer, self.downscale = codec, quantizer, downscale
-        self.channels = channels
+        self.channels, self.with_intervals = channels, intervals
         self.crop, self.crops_per_image, self.augment = crop, crops_per_image, augment
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         #: Where decodes made on another machine lie (<stem>.png or .webp, lossless), instead
@@ -158,6 +179,8 @@ class PairDataset(Dataset):
         #: Network input per pair: the decoded image, or for "dct" the coefficient plane
         #: (float32 8By x 8Bx x 1, on the 0..255 scale of dequantised coefficients).
         self.inputs: list[np.ndarray] = []
+        #: Per pair with `intervals`: its consistency.interval_plane (else empty).
+        self.intervals: list[np.ndarray] = []
         for path in list_images(image_dir):
             loaded = self._load_pair(path)
             if loaded is None:
@@ -166,21 +189,26 @@ class PairDataset(Dataset):
             self.paths.append(path)
             self.pairs.append(loaded[:2])
             self.inputs.append(loaded[2])
+            if loaded[3] is not None:
+                self.intervals.append(loaded[3])
         if not self.pairs:
             raise RcodecError(f"{image_dir}: no image is at least {crop}x{crop} pixels")
 
-    def cache_key(self, content_sha256: str) -> str:
-        """Cache name of a decoded image: hash of the source bytes and the coding settings."""
+    def cache_key(self, content_sha256: str, channels: str | None = None) -> str:
+        """Cache name of a decoded image: hash of the source bytes and the coding settings
+        (for `channels`, default the set's own; "dct" names the luma's JPEG file)."""
+        channels = channels or self.channels
         settings = {"image": content_sha256, "codec": self.codec, "quantizer": self.quantizer,
                     "downscale": self.downscale, "format": PAIR_FORMAT,
                     "version": _codec_version(self.codec)}
-        if self.channels != "rgb":  # (absent for RGB, so existing cache entries stay valid)
-            settings["channels"] = self.channels
+        if channels != "rgb":  # (absent for RGB, so existing cache entries stay valid)
+            settings["channels"] = channels
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
-    def _load_pair(self, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """(decoded, original, network input), from the cache when there; None when smaller
-        than the crop."""
+    def _load_pair(self, path: Path,
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None] | None:
+        """(decoded, original, network input, interval plane or None), from the cache when
+        there; None when smaller than the crop."""
         content = hashlib.sha256(path.read_bytes()).hexdigest()
         original = area_downscale(read_rgb(path), self.downscale)
         if min(original.shape[:2]) < self.crop:
@@ -188,12 +216,21 @@ class PairDataset(Dataset):
         if self.channels == "rgb":
             decoded = (self._decoded(content, original) if self.decoded_dir is None
                        else self._decoded_elsewhere(path, original))
-            return decoded, original, decoded
+            return decoded, original, decoded, None
         luma = rgb_to_matlab_y(original)[..., None]
-        if self.channels == "y":
+        if self.channels == "y" and not self.with_intervals:
             decoded = self._decoded(content, luma)
-            return decoded, luma, decoded
-        return self._dct_pair(content, luma)
+            return decoded, luma, decoded, None
+        data = self._luma_jpeg(content, luma)
+        # The pixel decode is the luma net's input, and the DCT net's unfiltered baseline.
+        decoded = JpegCodec().decode(data).reshape(luma.shape)
+        coefficients = read_coefficients(data)
+        if coefficients.component_size(0) != luma.shape[:2]:
+            raise RcodecError(f"cached JPEG of {path} does not match its source; delete "
+                              f"{self.cache_dir / self.cache_key(content, 'dct')}.jpg")
+        if self.channels == "y":
+            return decoded, luma, decoded, interval_plane(coefficients)
+        return decoded, luma, coefficient_plane(coefficients)[..., None], None
 
     def _decoded_elsewhere(self, path: Path, original: np.ndarray) -> np.ndarray:
         """The decode of `path` made on another machine (scripts/prepare-gpu-data.py)."""
@@ -225,32 +262,29 @@ class PairDataset(Dataset):
         write_png(cached, decoded[..., 0] if original.shape[2] == 1 else decoded)
         return decoded
 
-    def _dct_pair(self, content: str, luma: np.ndarray,
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(decoded luma, luma, coefficient plane) of a grayscale JPEG, cached as the JPEG."""
-        cached = self.cache_dir / f"{self.cache_key(content)}.jpg"
-        data = cached.read_bytes() if cached.is_file() else None
-        if data is None:
-            data = JpegCodec().encode(luma[..., 0], self.quantizer)
-            self.encoded += 1
-            atomic_write_bytes(cached, data)
-        plane, size = read_plane(data)
-        if size != luma.shape[:2]:
-            raise RcodecError(f"cached JPEG {cached} does not match its source; delete it")
-        # The pixel decode serves only as the unfiltered baseline in validation.
-        decoded = JpegCodec().decode(data).reshape(luma.shape)
-        return decoded, luma, plane[..., None]
+    def _luma_jpeg(self, content: str, luma: np.ndarray) -> bytes:
+        """The grayscale JPEG of `luma` at the set's quality, cached as the file."""
+        cached = self.cache_dir / f"{self.cache_key(content, 'dct')}.jpg"
+        if cached.is_file():
+            return cached.read_bytes()
+        data = JpegCodec().encode(luma[..., 0], self.quantizer)
+        self.encoded += 1
+        atomic_write_bytes(cached, data)
+        return data
 
     def __len__(self) -> int:
         return len(self.pairs) * self.crops_per_image
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
         return self.sample(index, self.rng)
 
-    def sample(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Item `index` drawn with `rng` (a seeded rng makes batches reproducible)."""
+    def sample(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+        """Item `index` drawn with `rng` (a seeded rng makes batches reproducible): input
+        and target, and with `intervals` the crop's interval plane (2 x crop x crop)."""
         if self.channels == "dct":
             return self._sample_dct(index, rng)
+        if self.with_intervals:
+            return self._sample_with_intervals(index, rng)
         decoded, original = self.pairs[index // self.crops_per_image]
         height, width = original.shape[:2]
         y = int(rng.integers(0, height - self.crop + 1))
@@ -258,38 +292,54 @@ class PairDataset(Dataset):
         window = (slice(y, y + self.crop), slice(x, x + self.crop))
         arrays = [decoded[window], original[window]]
         if self.augment:
-            arrays = _augment(arrays, rng)
+            flips = _draw_flips(rng)
+            arrays = [_flip(a, flips) for a in arrays]
         return to_tensor(arrays[0]), to_tensor(arrays[1])
+
+    def _block_window(self, shape: tuple[int, ...],
+                      rng: np.random.Generator) -> tuple[slice, slice]:
+        """A random crop x crop window whose origin is on the 8x8 block grid."""
+        height, width = shape[:2]
+        y = 8 * int(rng.integers(0, (height - self.crop) // 8 + 1))
+        x = 8 * int(rng.integers(0, (width - self.crop) // 8 + 1))
+        return slice(y, y + self.crop), slice(x, x + self.crop)
+
+    def _sample_with_intervals(self, index: int, rng: np.random.Generator,
+                               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A crop on the block grid: decoded luma, original luma, interval plane."""
+        pair = index // self.crops_per_image
+        (decoded, original), intervals = self.pairs[pair], self.intervals[pair]
+        window = self._block_window(original.shape, rng)
+        arrays, bounds = [decoded[window], original[window]], intervals[window]
+        if self.augment:
+            flips = _draw_flips(rng)
+            arrays, bounds = [_flip(a, flips) for a in arrays], _flip_intervals(bounds, flips)
+        bounds = torch.from_numpy(np.ascontiguousarray(bounds)).permute(2, 0, 1)
+        return to_tensor(arrays[0]), to_tensor(arrays[1]), bounds
 
     def _sample_dct(self, index: int, rng: np.random.Generator,
                     ) -> tuple[torch.Tensor, torch.Tensor]:
         """A crop on the block grid: coefficient plane / 255 and the original luma."""
         pair = index // self.crops_per_image
         plane, original = self.inputs[pair][..., 0], self.pairs[pair][1]
-        height, width = original.shape[:2]
-        y = 8 * int(rng.integers(0, (height - self.crop) // 8 + 1))
-        x = 8 * int(rng.integers(0, (width - self.crop) // 8 + 1))
-        window = (slice(y, y + self.crop), slice(x, x + self.crop))
+        window = self._block_window(original.shape, rng)
         coefficients, target = plane[window], original[window]
         if self.augment:
-            flip_y, flip_x, transpose = (bool(v) for v in rng.integers(0, 2, 3))
-            coefficients = augment_plane(coefficients, flip_y, flip_x, transpose)
-            target = target[::-1] if flip_y else target
-            target = target[:, ::-1] if flip_x else target
-            target = target.transpose(1, 0, 2) if transpose else target
+            flips = _draw_flips(rng)
+            coefficients, target = augment_plane(coefficients, *flips), _flip(target, flips)
         inputs = torch.from_numpy(coefficients / np.float32(DCT_SCALE))[None]
         return inputs, to_tensor(target)
 
     def batch(self, size: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """`size` items, drawn uniformly with replacement, stacked to N x 3 x crop x crop."""
-        return self.labelled_batch(size, rng)[:2]
+        inputs, targets, _, _ = self.labelled_batch(size, rng)
+        return inputs, targets
 
-    def labelled_batch(self, size: int, rng: np.random.Generator,
-                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """`batch` plus each item's quantizer (float32, N), for quantizer-conditioned nets."""
+    def labelled_batch(self, size: int, rng: np.random.Generator) -> LabelledBatch:
+        """`batch` plus each item's quantizer (float32, N), for quantizer-conditioned nets,
+        and with `intervals` their interval planes (N x 2 x crop x crop; else None)."""
         items = [self.sample(int(i), rng) for i in rng.integers(0, len(self), size)]
-        return (torch.stack([a for a, _ in items]), torch.stack([b for _, b in items]),
-                torch.full((size,), float(self.quantizer)))
+        return _stack(items, [float(self.quantizer)] * size)
 
     def validation_quantizers(self) -> list[int]:
         """The quantizer of each validation item."""
@@ -308,25 +358,38 @@ class PairDataset(Dataset):
         """Every (decoded, original) pair as uint8 HxWx3 arrays, for validation."""
         yield from self.pairs
 
-    def validation_items(self, size: int | None,
-                         ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    def validation_items(self, size: int | None) -> list[tuple[np.ndarray, ...]]:
         """(network input, decoded, original) per image, centre-cropped to `size` (None: whole
         images). JPEG crops keep the block grid (origin a multiple of 8); a DCT input is
         the coefficient plane over the blocks that cover the crop, so the network's output
-        is cropped to the original's size."""
+        is cropped to the original's size. With `intervals`, each item also holds the
+        interval plane over those blocks."""
         align = 8 if self.codec == "jpeg" else 1
-        items = []
-        for (decoded, original), net_input in zip(self.pairs, self.inputs, strict=True):
+        items: list[tuple[np.ndarray, ...]] = []
+        for index, ((decoded, original), net_input) in enumerate(zip(self.pairs, self.inputs,
+                                                                     strict=True)):
             crop = centre_crop(original, size, align)
+            y, x = centre_origin(original.shape, size, align) if size else (0, 0)
+            h, w = -(-crop.shape[0] // 8) * 8, -(-crop.shape[1] // 8) * 8
+            cropped = centre_crop(decoded, size, align)
             if self.channels == "dct":
-                y, x = centre_origin(original.shape, size, align) if size else (0, 0)
-                h, w = -(-crop.shape[0] // 8) * 8, -(-crop.shape[1] // 8) * 8
-                items.append((net_input[y : y + h, x : x + w], centre_crop(decoded, size, align),
-                              crop))
+                items.append((net_input[y : y + h, x : x + w], cropped, crop))
+            elif self.with_intervals:
+                items.append((cropped, cropped, crop,
+                              self.intervals[index][y : y + h, x : x + w]))
             else:
-                cropped = centre_crop(decoded, size, align)
                 items.append((cropped, cropped, crop))
         return items
+
+
+#: (inputs, targets, quantizers, interval planes or None), stacked over a batch.
+LabelledBatch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]
+
+
+def _stack(items: list[tuple[torch.Tensor, ...]], quantizers: list[float]) -> LabelledBatch:
+    inputs, targets = torch.stack([i[0] for i in items]), torch.stack([i[1] for i in items])
+    intervals = torch.stack([i[2] for i in items]) if len(items[0]) > 2 else None
+    return inputs, targets, torch.tensor(quantizers, dtype=torch.float32), intervals
 
 
 class PairMix:
@@ -345,18 +408,17 @@ class PairMix:
         return sum(s.encoded for s in self.sets)
 
     def batch(self, size: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.labelled_batch(size, rng)[:2]
+        inputs, targets, _, _ = self.labelled_batch(size, rng)
+        return inputs, targets
 
-    def labelled_batch(self, size: int, rng: np.random.Generator,
-                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """`batch` plus each item's quantizer (float32, N)."""
+    def labelled_batch(self, size: int, rng: np.random.Generator) -> LabelledBatch:
+        """`batch` plus each item's quantizer (float32, N) and interval plane (or None)."""
         items, quantizers = [], []
         for k in rng.integers(0, len(self.sets), size):
             pairs = self.sets[int(k)]
             items.append(pairs.sample(int(rng.integers(0, len(pairs))), rng))
             quantizers.append(float(pairs.quantizer))
-        return (torch.stack([a for a, _ in items]), torch.stack([b for _, b in items]),
-                torch.tensor(quantizers))
+        return _stack(items, quantizers)
 
     def validation_quantizers(self) -> list[int]:
         """The quantizer of each validation item (image i at quantizer i mod n)."""
@@ -366,8 +428,7 @@ class PairMix:
     def rgb_mean(self) -> list[float]:
         return self.sets[0].rgb_mean()  # the originals are the same at every quantizer
 
-    def validation_items(self, size: int | None,
-                         ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    def validation_items(self, size: int | None) -> list[tuple[np.ndarray, ...]]:
         per_set = [s.validation_items(size) for s in self.sets]
         return [per_set[i % len(per_set)][i] for i in range(len(per_set[0]))]
 

@@ -28,6 +28,7 @@ from rcodec import metrics
 from rcodec.codec.images import read_bytes
 from rcodec.errors import RcodecError
 from rcodec.fileio import atomic_write_bytes, atomic_write_text
+from rcodec.postfilter.consistency import project_onto_intervals, project_tensor
 from rcodec.postfilter.data import pair_source
 from rcodec.postfilter.inference import restore_array, to_uint8, torch_threads
 from rcodec.postfilter.layers import load_into_deeper
@@ -101,6 +102,10 @@ class TrainConfig:
     #: Add the MSE of horizontal and vertical Sobel derivatives to the loss (Svoboda et al.'s
     #: edge-emphasised objective for L4/L8; usable with any network).
     edge_loss: bool = False
+    #: JPEG luma networks: project the output onto the file's coefficient intervals before
+    #: the loss and in validation, as decoding does (postfilter.consistency), so that the
+    #: network learns what the projection leaves to it. Crops then lie on the block grid.
+    consistency: bool = False
     #: A multi-quality network: train on pairs at each of these quantizers (None: only at
     #: `quantizer`, which is then the lowest of them).
     quantizers: list[int] | None = None
@@ -360,7 +365,8 @@ class CsvLog:
 # --- validation -------------------------------------------------------------------------------
 
 
-#: A validation item: (network input, decoded, original), or a (decoded, original) pair.
+#: A validation item: (network input, decoded, original[, interval plane]), or a
+#: (decoded, original) pair.
 ValItem = tuple[np.ndarray, ...]
 
 
@@ -372,7 +378,7 @@ def evaluate(model: nn.Module | None, pairs: list[ValItem],
     `quantizers`: each item's, told to a quantizer-conditioned model."""
     total_sse, samples, ssims, psnrs, psnr_bs = 0, 0, [], [], []
     for index, item in enumerate(pairs):
-        net_input, decoded, original = item if len(item) == 3 else (item[0], *item)
+        net_input, decoded, original = item[:3] if len(item) >= 3 else (item[0], *item)
         if model is None:
             output = decoded
         else:
@@ -380,7 +386,10 @@ def evaluate(model: nn.Module | None, pairs: list[ValItem],
             # A DCT-domain input covers whole blocks: crop the output to the image.
             restored = restore_array(model, net_input, threads=torch.get_num_threads(),
                                      quantizer=quantizer)
-            output = to_uint8(restored[: original.shape[0], : original.shape[1]])
+            restored = restored[: original.shape[0], : original.shape[1]]
+            if len(item) == 4:  # decoding projects a JPEG luma net's output: so does this
+                restored = project_onto_intervals(restored[..., 0], item[3])[..., None]
+            output = to_uint8(restored)
         total_sse += metrics.sse(output, original)
         samples += original.size
         ssims.append(metrics.ms_ssim(output, original))
@@ -411,14 +420,18 @@ def train(config: TrainConfig) -> Path:
     cache = config.cache_dir
     # "rgb" pairs, or luma / DCT-domain pairs of grayscale JPEGs for the Y networks.
     channels = input_kind(config.arch)
+    if config.consistency and (channels != "y" or config.codec != "jpeg"):
+        raise RcodecError(f"consistency training is for JPEG luma networks, not a "
+                          f"{config.codec} {channels} one ({config.arch})")
     quantizers = config.training_quantizers()
     train_set = pair_source(config.data_dir, config.codec, quantizers, crop=config.crop,
                             cache_dir=cache, downscale=config.downscale, seed=config.seed,
-                            channels=channels, decoded_dir=config.decoded_dir)
+                            channels=channels, decoded_dir=config.decoded_dir,
+                            intervals=config.consistency)
     val_set = pair_source(config.val_dir, config.codec, quantizers,
-                          crop=8 if channels == "dct" else 1, cache_dir=cache,
+                          crop=8 if channels == "dct" or config.consistency else 1, cache_dir=cache,
                           downscale=config.downscale, augment=False, channels=channels,
-                          decoded_dir=config.val_decoded_dir)
+                          decoded_dir=config.val_decoded_dir, intervals=config.consistency)
     val_pairs = val_set.validation_items(config.val_crop)
     val_quantizers = val_set.validation_quantizers()
 
@@ -461,13 +474,17 @@ def train(config: TrainConfig) -> Path:
                 group["lr"] = lr
             model.train()
             rng = np.random.default_rng([config.seed, run.step])
-            inputs, targets, quantizers = train_set.labelled_batch(config.batch_size, rng)
+            inputs, targets, quantizers, intervals = train_set.labelled_batch(
+                config.batch_size, rng)
             inputs, targets = (t.to(device).contiguous(memory_format=torch.channels_last)
                                for t in (inputs, targets))
             with torch.autocast(device.type, torch.bfloat16, enabled=config.precision == "bf16"):
                 outputs = (model(inputs, quantizers.to(device)) if is_conditioned(model)
                            else model(inputs))
-            loss = loss_function(outputs.float(), targets)
+            outputs = outputs.float()
+            if intervals is not None:
+                outputs = project_tensor(outputs, intervals.to(device))
+            loss = loss_function(outputs, targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

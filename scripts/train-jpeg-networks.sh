@@ -2,9 +2,9 @@
 # The training runs behind the shipped JPEG post-filters (issue 5), as they were run on the
 # 2-core CPU machine: two queues side by side, one thread each, bf16, each run stopped by its
 # wall-time budget. Every command resumes its run when re-run (with a larger budget it
-# trains on). Usage: scripts/train-jpeg-networks.sh a|b|a2|b2|a3|b3|a4|a5|b5|b6|b7|uqy|uqy-ft|uqy-ft2|uqy-q10|uqy-q10-deep [TRAIN_DIR] [VAL_DIR] [RUNS_DIR]
+# trains on). Usage: scripts/train-jpeg-networks.sh a|b|a2|b2|a3|b3|a4|a5|b5|b6|b7|uqy|uqy-ft|uqy-ft2|uqy-q10|uqy-q10-deep|uqy-q10-consistent [TRAIN_DIR] [VAL_DIR] [RUNS_DIR]
 set -euo pipefail
-queue=${1:?queue a, b, a2, b2, a3, b3, a4, a5, b5, b6, b7, uqy, uqy-ft, uqy-ft2, uqy-q10 or uqy-q10-deep}
+queue=${1:?queue a, b, a2, b2, a3, b3, a4, a5, b5, b6, b7, uqy, uqy-ft, uqy-ft2, uqy-q10, uqy-q10-deep or uqy-q10-consistent}
 data=${2:-/tmp/bsds_train}            # bsds500 train+test
 val=${3:-../shared/data/bsds500/val}
 runs=${4:-runs}
@@ -128,5 +128,14 @@ case $queue in
   # (stopped; rate 6.25e-6, halving to 3.1e-6). It ships as jpeg-uqy-8-14-deep: +1.254 dB at
   # quality 10 (+1.278 with four views) against +1.238 (+1.264). Re-running the queue resumes
   # the run while runs/ exists; at these rates more steps would add about 0.001 dB per 1,000.
-  *) echo "queue a, b, a2, b2, a3, b3, a4, a5, b5, b6, b7, uqy, uqy-ft, uqy-ft2, uqy-q10 or uqy-q10-deep" >&2; exit 2 ;;
+  # Session 22: decoding projects every JPEG luma net's output onto the file's coefficient
+  # intervals (postfilter/consistency.py), which a net trained without it never saw. The same
+  # net fine-tuned with the projection inside the loss (and its validation), on crops on the
+  # block grid, at a low rate as the source ended.
+  uqy-q10-consistent)
+    train jpeg_uqy_q10_consistent UQY 8:14:2 "${JPEG_MINUTES:-85}" --init jpeg-uqy-8-14-deep \
+      --arch-config '{"blocks": [2, 3, 4, 8]}' --crop 128 --batch-size 9 --lr 1e-5 \
+      --lr-halve-every 1000 --consistency
+    ;;
+  *) echo "queue a, b, a2, b2, a3, b3, a4, a5, b5, b6, b7, uqy, uqy-ft, uqy-ft2, uqy-q10, uqy-q10-deep or uqy-q10-consistent" >&2; exit 2 ;;
 esac

@@ -65,6 +65,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--edge-loss", action="store_true",
                         help="add the MSE of horizontal and vertical Sobel derivatives to the "
                              "loss (the L4/L8 papers' edge-emphasised objective)")
+    parser.add_argument("--consistency", action="store_true",
+                        help="JPEG luma networks: project the output onto the file's "
+                             "coefficient intervals before the loss and in validation, as "
+                             "decoding does (crops on the 8x8 block grid)")
 
 
 def arch_config(text: str) -> dict:
@@ -96,7 +100,8 @@ def run_train(args: argparse.Namespace) -> int:
         crop=args.crop, lr=args.lr, lr_halve_every=args.lr_halve_every, max_steps=args.steps,
         val_every=args.val_every, patience=args.patience, seed=args.seed, device=args.device,
         downscale=args.downscale, checkpoint_every=args.checkpoint_every, threads=args.threads,
-        precision=args.precision, edge_loss=args.edge_loss, time_limit=args.time_limit,
+        precision=args.precision, edge_loss=args.edge_loss,
+        consistency=args.consistency, time_limit=args.time_limit,
         arch_config=args.arch_config, decoded_dir=args.decoded,
         val_decoded_dir=args.val_decoded, init_weights=args.init)
     print(f"best weights: {best}")

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from helpers import random_plane
 
 from rcodec.codec.jpeg import JpegCodec
 from rcodec.codec.jpeg_dct import (
+    DCT_MATRIX,
     blocks_to_image,
     dct_blocks,
     idct_blocks,
     image_to_blocks,
     read_coefficients,
 )
-from rcodec.postfilter.consistency import project_luma
+from rcodec.postfilter.consistency import (
+    interval_plane,
+    project_luma,
+    project_onto_intervals,
+    project_tensor,
+)
 
 
 def test_blocks_round_trip_with_edge_padding() -> None:
@@ -83,3 +90,49 @@ def test_bands_of_blocks_give_the_whole_image_result(monkeypatch: pytest.MonkeyP
     assert np.array_equal(project_luma(estimate, coefficients), whole)
     monkeypatch.setattr(consistency, "BAND_BLOCK_ROWS", 4)
     assert np.array_equal(project_luma(estimate, coefficients), whole)
+
+
+def noisy_jpeg(height: int, width: int, quality: int, seed: int):
+    """(original luma as float, its JPEG's coefficients, a noisy estimate of the original)."""
+    original = random_plane(height, width, seed)[..., 0]
+    coefficients = read_coefficients(JpegCodec().encode(original, quality))
+    truth = original.astype(np.float64)
+    return truth, coefficients, truth + np.random.default_rng(seed).normal(0, 8, truth.shape)
+
+
+def test_interval_windows_project_as_the_file_does() -> None:
+    _, coefficients, estimate = noisy_jpeg(45, 61, 10, 4)
+    plane = interval_plane(coefficients)
+    assert plane.shape == (48, 64, 2) and np.all(plane[..., 0] < plane[..., 1])
+    whole = project_luma(estimate, coefficients)
+    assert np.array_equal(project_onto_intervals(estimate, plane), whole)  # edge blocks too
+    # The projection is block by block: a window on the block grid gets the same pixels.
+    window = (slice(8, 40), slice(16, 56))
+    assert np.array_equal(project_onto_intervals(estimate[window], plane[window]),
+                          whole[window])
+
+
+def test_tensor_projection_is_the_decoders_and_passes_gradients_inside() -> None:
+    truth, coefficients, estimate = noisy_jpeg(40, 56, 10, 5)
+    plane = torch.from_numpy(interval_plane(coefficients)).permute(2, 0, 1)[None]
+    batch = torch.tensor(np.stack([estimate, truth]) / 255, dtype=torch.float32)[:, None]
+    projected = project_tensor(batch, plane.expand(2, -1, -1, -1))
+    assert projected.shape == (2, 1, 40, 56)
+    expected = project_luma(estimate, coefficients)
+    assert np.abs(projected[0, 0].numpy() * 255 - expected).max() < 1e-3
+    assert np.abs(projected[1, 0].numpy() * 255 - truth).max() < 0.05  # a fixed point
+    # Inside the box the projection is the identity, and so is its gradient; the noisy
+    # estimate has coefficients outside, whose gradient the clipping stops.
+    weights = torch.randn(2, 1, 40, 56)
+    batch.requires_grad_(True)
+    (project_tensor(batch, plane.expand(2, -1, -1, -1)) * weights).sum().backward()
+    assert torch.allclose(batch.grad[1], weights[1], atol=1e-4)
+    lower, upper = (image_to_blocks(interval_plane(coefficients)[..., k], (5, 7)) for k in (0, 1))
+    spectrum = dct_blocks(image_to_blocks(estimate, (5, 7)))
+    inside = (spectrum > lower) & (spectrum < upper)
+    assert 0.1 < inside.mean() < 0.99
+    passed = DCT_MATRIX @ image_to_blocks(weights[0, 0].double().numpy(), (5, 7)) @ DCT_MATRIX.T
+    expected = blocks_to_image(DCT_MATRIX.T @ (passed * inside) @ DCT_MATRIX)
+    assert np.abs(batch.grad[0, 0].numpy() - expected).max() < 1e-3
+    with pytest.raises(ValueError, match="whole 8x8 blocks"):
+        project_tensor(batch[:, :, :36], plane[:, :, :36])

@@ -445,6 +445,80 @@ def test_luma_pairs_follow_the_jpeg_notes(tmp_path) -> None:
         PairDataset(tmp_path / "img", "bpg", 40, crop=16, cache_dir=cache, channels="y")
 
 
+def test_luma_crops_carry_their_coefficient_intervals(tmp_path) -> None:
+    """With `intervals`, every crop (flipped or transposed) comes with the intervals of the
+    JPEG blocks under it, moved as its pixels were: the original luma is a fixed point of
+    the projection onto them, as it is of the file's own."""
+    from rcodec.errors import RcodecError
+    from rcodec.postfilter.consistency import project_tensor
+    from rcodec.postfilter.data import PairDataset
+
+    write_images(tmp_path / "img", 2, height=45, width=61)
+    cache = tmp_path / "cache"
+    data = PairDataset(tmp_path / "img", "jpeg", 20, crop=24, cache_dir=cache, channels="y",
+                       intervals=True)
+    plain = PairDataset(tmp_path / "img", "jpeg", 20, crop=24, cache_dir=cache, channels="y")
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(data.pairs, plain.pairs, strict=True))
+    rng = np.random.default_rng(0)
+    inputs, targets, quantizers, intervals = data.labelled_batch(32, rng)
+    assert intervals is not None and intervals.shape == (32, 2, 24, 24)
+    assert torch.all(quantizers == 20)
+    moved = (project_tensor(targets, intervals) - targets).abs().amax(dim=(1, 2, 3)) * 255
+    assert moved.max() < 0.05
+    # Intervals that do not belong to the pixels move them: the check above can fail.
+    wrong = (project_tensor(targets, intervals.transpose(2, 3)) - targets).abs().amax() * 255
+    assert wrong > 1
+    assert plain.labelled_batch(2, rng)[3] is None
+    items = data.validation_items(30)  # the blocks covering each 30 x 30 window
+    assert items[0][2].shape == (30, 30, 1) and items[0][3].shape == (32, 32, 2)
+    with pytest.raises(RcodecError, match="whole 8x8 blocks"):
+        PairDataset(tmp_path / "img", "jpeg", 20, crop=20, cache_dir=cache, channels="y",
+                    intervals=True)
+    with pytest.raises(RcodecError, match="luma networks"):
+        PairDataset(tmp_path / "img", "jpeg", 20, crop=24, cache_dir=cache, channels="dct",
+                    intervals=True)
+
+
+def test_consistency_training_validates_what_decoding_gives(tmp_path, monkeypatch) -> None:
+    """A consistency run validates the projected output (what decoding writes), and only
+    a JPEG luma net can train that way."""
+    import json
+
+    from rcodec.errors import RcodecError
+    from rcodec.postfilter.consistency import project_onto_intervals
+    from rcodec.postfilter.data import pair_source
+    from rcodec.postfilter.inference import restore_array, to_uint8
+    from rcodec.postfilter.models import build
+    from rcodec.postfilter.train import TrainConfig, evaluate, train
+    from rcodec.postfilter.weights import parse_safetensors
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    write_images(tmp_path / "train", 2)
+    write_images(tmp_path / "val", 2, seed=10)
+    out = tmp_path / "run"
+    config = TrainConfig("l4", "jpeg", 10, str(tmp_path / "train"), str(tmp_path / "val"),
+                         str(out), batch_size=2, crop=16, max_steps=2, val_every=2,
+                         threads=1, progress=False, lr=1e-3, consistency=True, val_crop=None)
+    train(config)
+    model = build("l4")
+    best = out / "best.safetensors"
+    model.load_state_dict(parse_safetensors(best.read_bytes(), best))
+    val = pair_source(tmp_path / "val", "jpeg", [10], crop=8, augment=False, channels="y",
+                      intervals=True)
+    items = val.validation_items(None)
+    decoded, original, intervals = items[0][1], items[0][2], items[0][3]
+    restored = restore_array(model.eval(), decoded, threads=1)[..., 0]
+    projected = to_uint8(project_onto_intervals(restored, intervals)[..., None])
+    assert evaluate(model, items[:1])["psnr"] == pytest.approx(
+        evaluate(None, [(projected, original)])["psnr"])
+    assert projected.tobytes() != to_uint8(restored[..., None]).tobytes()
+    report = json.loads((out / "report.json").read_text())
+    assert report["val_psnr"] == pytest.approx(evaluate(model, items)["psnr"])
+    with pytest.raises(RcodecError, match="JPEG luma networks"):
+        train(TrainConfig("M", "bpg", 40, str(tmp_path / "train"), str(tmp_path / "val"),
+                          str(tmp_path / "bpg"), consistency=True))
+
+
 def test_learning_rate_schedules() -> None:
     from rcodec.postfilter.train import TrainConfig, learning_rate
 
