@@ -2,9 +2,9 @@
 # The training runs behind the shipped JPEG post-filters (issue 5), as they were run on the
 # 2-core CPU machine: two queues side by side, one thread each, bf16, each run stopped by its
 # wall-time budget. Every command resumes its run when re-run (with a larger budget it
-# trains on). Usage: scripts/train-jpeg-networks.sh a|b|a2|b2|a3|b3|a4|a5|b5|b6|b7|uqy|uqy-ft|uqy-ft2|uqy-q10|uqy-q10-deep|uqy-q10-consistent [TRAIN_DIR] [VAL_DIR] [RUNS_DIR]
+# trains on). Usage: scripts/train-jpeg-networks.sh a|b|a2|b2|a3|b3|a4|a5|b5|b6|b7|uqy|uqy-ft|uqy-ft2|uqy-q10|uqy-q10-deep|uqy-q10-consistent|uqy-consistent [TRAIN_DIR] [VAL_DIR] [RUNS_DIR]
 set -euo pipefail
-queue=${1:?queue a, b, a2, b2, a3, b3, a4, a5, b5, b6, b7, uqy, uqy-ft, uqy-ft2, uqy-q10, uqy-q10-deep or uqy-q10-consistent}
+queue=${1:?queue a, b, a2, b2, a3, b3, a4, a5, b5, b6, b7, uqy, uqy-ft, uqy-ft2, uqy-q10, uqy-q10-deep, uqy-q10-consistent or uqy-consistent}
 data=${2:-/tmp/bsds_train}            # bsds500 train+test
 val=${3:-../shared/data/bsds500/val}
 runs=${4:-runs}
@@ -137,5 +137,10 @@ case $queue in
       --arch-config '{"blocks": [2, 3, 4, 8]}' --crop 128 --batch-size 9 --lr 1e-5 \
       --lr-halve-every 1000 --consistency
     ;;
-  *) echo "queue a, b, a2, b2, a3, b3, a4, a5, b5, b6, b7, uqy, uqy-ft, uqy-ft2, uqy-q10, uqy-q10-deep or uqy-q10-consistent" >&2; exit 2 ;;
+  # The same for the quality 10-60 net, beside it on the other core.
+  uqy-consistent)
+    train jpeg_uqy_consistent UQY 10:60:5 "${JPEG_MINUTES:-60}" --val-every 500 \
+      --init jpeg-uqy-10-60-v3 --lr 1e-5 --lr-halve-every 2000 --consistency
+    ;;
+  *) echo "queue a, b, a2, b2, a3, b3, a4, a5, b5, b6, b7, uqy, uqy-ft, uqy-ft2, uqy-q10, uqy-q10-deep, uqy-q10-consistent or uqy-consistent" >&2; exit 2 ;;
 esac
