@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -139,6 +140,11 @@ class PairDataset(Dataset):
     `intervals` ("y" only): each crop also carries the rounding intervals of the JPEG's
     coefficients over it (consistency.interval_plane, 2 x crop x crop), crops on the block
     grid (crop a multiple of 8), for a loss that sees the projection decoding applies.
+
+    `grid`: crop origins (and validation windows) on multiples of it. Decoding filters an
+    image from its origin, where the codec's block grid and a multi-scale net's strides
+    meet; crops anywhere show the net every other phase of one against the other as well.
+    DCT and interval crops are on the 8x8 grid whatever it says.
     """
 
     def __init__(self, image_dir: str | os.PathLike[str], codec: str = "bpg",
@@ -146,9 +152,9 @@ class PairDataset(Dataset):
                  cache_dir: str | os.PathLike[str] | None = None, downscale: int = 1,
                  seed: int | None = None, augment: bool = True, channels: str = "rgb",
                  decoded_dir: str | os.PathLike[str] | None = None,
-                 intervals: bool = False) -> None:
-        if crop < 1 or crops_per_image < 1 or downscale < 1:
-            raise RcodecError("crop, crops_per_image and downscale must be positive")
+                 intervals: bool = False, grid: int = 1) -> None:
+        if crop < 1 or crops_per_image < 1 or downscale < 1 or grid < 1:
+            raise RcodecError("crop, crops_per_image, downscale and grid must be positive")
         if channels not in ("rgb", "y", "dct"):
             raise RcodecError(f"channels must be rgb, y or dct, got {channels!r}")
         if channels != "rgb" and codec != "jpeg":
@@ -165,6 +171,8 @@ class PairDataset(Dataset):
                               f"got crop {crop}")
         self.codec, self.quantizer, self.downscale = codec, quantizer, downscale
         self.channels, self.with_intervals = channels, intervals
+        on_blocks = channels == "dct" or intervals
+        self.grid = math.lcm(grid, 8) if on_blocks else grid
         self.crop, self.crops_per_image, self.augment = crop, crops_per_image, augment
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         #: Where decodes made on another machine lie (<stem>.png or .webp, lossless), instead
@@ -286,22 +294,18 @@ class PairDataset(Dataset):
         if self.with_intervals:
             return self._sample_with_intervals(index, rng)
         decoded, original = self.pairs[index // self.crops_per_image]
-        height, width = original.shape[:2]
-        y = int(rng.integers(0, height - self.crop + 1))
-        x = int(rng.integers(0, width - self.crop + 1))
-        window = (slice(y, y + self.crop), slice(x, x + self.crop))
+        window = self._window(original.shape, rng)
         arrays = [decoded[window], original[window]]
         if self.augment:
             flips = _draw_flips(rng)
             arrays = [_flip(a, flips) for a in arrays]
         return to_tensor(arrays[0]), to_tensor(arrays[1])
 
-    def _block_window(self, shape: tuple[int, ...],
-                      rng: np.random.Generator) -> tuple[slice, slice]:
-        """A random crop x crop window whose origin is on the 8x8 block grid."""
+    def _window(self, shape: tuple[int, ...], rng: np.random.Generator) -> tuple[slice, slice]:
+        """A random crop x crop window whose origin is on the set's grid."""
         height, width = shape[:2]
-        y = 8 * int(rng.integers(0, (height - self.crop) // 8 + 1))
-        x = 8 * int(rng.integers(0, (width - self.crop) // 8 + 1))
+        y = self.grid * int(rng.integers(0, (height - self.crop) // self.grid + 1))
+        x = self.grid * int(rng.integers(0, (width - self.crop) // self.grid + 1))
         return slice(y, y + self.crop), slice(x, x + self.crop)
 
     def _sample_with_intervals(self, index: int, rng: np.random.Generator,
@@ -309,7 +313,7 @@ class PairDataset(Dataset):
         """A crop on the block grid: decoded luma, original luma, interval plane."""
         pair = index // self.crops_per_image
         (decoded, original), intervals = self.pairs[pair], self.intervals[pair]
-        window = self._block_window(original.shape, rng)
+        window = self._window(original.shape, rng)
         arrays, bounds = [decoded[window], original[window]], intervals[window]
         if self.augment:
             flips = _draw_flips(rng)
@@ -322,7 +326,7 @@ class PairDataset(Dataset):
         """A crop on the block grid: coefficient plane / 255 and the original luma."""
         pair = index // self.crops_per_image
         plane, original = self.inputs[pair][..., 0], self.pairs[pair][1]
-        window = self._block_window(original.shape, rng)
+        window = self._window(original.shape, rng)
         coefficients, target = plane[window], original[window]
         if self.augment:
             flips = _draw_flips(rng)
@@ -364,7 +368,7 @@ class PairDataset(Dataset):
         the coefficient plane over the blocks that cover the crop, so the network's output
         is cropped to the original's size. With `intervals`, each item also holds the
         interval plane over those blocks."""
-        align = 8 if self.codec == "jpeg" else 1
+        align = math.lcm(8 if self.codec == "jpeg" else 1, self.grid)
         items: list[tuple[np.ndarray, ...]] = []
         for index, ((decoded, original), net_input) in enumerate(zip(self.pairs, self.inputs,
                                                                      strict=True)):

@@ -106,6 +106,9 @@ class TrainConfig:
     #: the loss and in validation, as decoding does (postfilter.consistency), so that the
     #: network learns what the projection leaves to it. Crops then lie on the block grid.
     consistency: bool = False
+    #: Crop origins (and validation windows) on multiples of this: 8 puts the codec's block
+    #: grid where decoding has it against the network's strides (PairDataset's `grid`).
+    crop_grid: int = 1
     #: A multi-quality network: train on pairs at each of these quantizers (None: only at
     #: `quantizer`, which is then the lowest of them).
     quantizers: list[int] | None = None
@@ -427,11 +430,12 @@ def train(config: TrainConfig) -> Path:
     train_set = pair_source(config.data_dir, config.codec, quantizers, crop=config.crop,
                             cache_dir=cache, downscale=config.downscale, seed=config.seed,
                             channels=channels, decoded_dir=config.decoded_dir,
-                            intervals=config.consistency)
+                            intervals=config.consistency, grid=config.crop_grid)
     val_set = pair_source(config.val_dir, config.codec, quantizers,
                           crop=8 if channels == "dct" or config.consistency else 1, cache_dir=cache,
                           downscale=config.downscale, augment=False, channels=channels,
-                          decoded_dir=config.val_decoded_dir, intervals=config.consistency)
+                          decoded_dir=config.val_decoded_dir, intervals=config.consistency,
+                          grid=config.crop_grid)
     val_pairs = val_set.validation_items(config.val_crop)
     val_quantizers = val_set.validation_quantizers()
 

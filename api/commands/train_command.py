@@ -69,6 +69,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="JPEG luma networks: project the output onto the file's "
                              "coefficient intervals before the loss and in validation, as "
                              "decoding does (crops on the 8x8 block grid)")
+    parser.add_argument("--crop-grid", type=int, default=1, metavar="N",
+                        help="crop origins on multiples of N (8: the codec's block grid "
+                             "where decoding has it against the network's strides)")
 
 
 def arch_config(text: str) -> dict:
@@ -101,7 +104,7 @@ def run_train(args: argparse.Namespace) -> int:
         val_every=args.val_every, patience=args.patience, seed=args.seed, device=args.device,
         downscale=args.downscale, checkpoint_every=args.checkpoint_every, threads=args.threads,
         precision=args.precision, edge_loss=args.edge_loss,
-        consistency=args.consistency, time_limit=args.time_limit,
+        consistency=args.consistency, crop_grid=args.crop_grid, time_limit=args.time_limit,
         arch_config=args.arch_config, decoded_dir=args.decoded,
         val_decoded_dir=args.val_decoded, init_weights=args.init)
     print(f"best weights: {best}")

@@ -573,9 +573,10 @@ def test_rcodec_train_cli_conv_unit_edge_loss_and_hrcnn(tmp_path, monkeypatch) -
               "--val", str(tmp_path / "val"), "--batch-size", "2", "--crop", "16",
               "--steps", "2", "--val-every", "2", "--threads", "1"]
     run = tmp_path / "conv_unit"
-    assert main(["train", "--arch", "conv_unit", "--edge-loss", "-o", str(run), *common]) == 0
+    assert main(["train", "--arch", "conv_unit", "--edge-loss", "--crop-grid", "8", "-o",
+                 str(run), *common]) == 0
     state = json.loads((run / "state.json").read_text())
-    assert state["config"]["edge_loss"] is True
+    assert state["config"]["edge_loss"] is True and state["config"]["crop_grid"] == 8
     groups = json.loads(read_metadata((run / "optimizer.safetensors").read_bytes())["scalars"])
     assert groups["param_groups"][0]["betas"] == [0.8, 0.999]
 

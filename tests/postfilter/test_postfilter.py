@@ -259,6 +259,29 @@ def test_dataset_caches_decoded_images(tmp_path: Path) -> None:
     assert torch.equal(batch_a[0], batch_b[0]) and torch.equal(batch_a[1], batch_b[1])
 
 
+def test_crops_on_a_grid(tmp_path: Path) -> None:
+    """`grid` puts every crop's origin (and the validation window's) on its multiples."""
+    yy, xx = np.mgrid[0:77, 0:93]
+    position = np.stack([xx, yy, np.zeros_like(xx)], axis=-1).astype(np.uint8)  # R = x, G = y
+    (tmp_path / "img").mkdir()
+    write_png(tmp_path / "img" / "xy.png", position)
+
+    def origins(grid: int) -> set[tuple[int, int]]:
+        data = PairDataset(tmp_path / "img", "bpg", 40, crop=24, cache_dir=tmp_path / "c",
+                           augment=False, grid=grid)
+        rng = np.random.default_rng(0)
+        corners = [data.sample(0, rng)[1][:2, 0, 0] * 255 for _ in range(60)]
+        return {(round(float(y)), round(float(x))) for x, y in corners}
+
+    on_grid = origins(8)
+    assert all(y % 8 == 0 and x % 8 == 0 for y, x in on_grid)
+    assert len(on_grid) > 5 and max(x for _, x in on_grid) == 64  # the last that fits
+    assert any(y % 8 or x % 8 for y, x in origins(1))
+    data = PairDataset(tmp_path / "img", "bpg", 40, crop=24, cache_dir=tmp_path / "c", grid=16)
+    window = data.validation_items(40)[0][2]
+    assert (window[0, 0, 1], window[0, 0, 0]) == (16, 16)  # the centre's (18, 26), rounded down
+
+
 def test_area_downscale() -> None:
     image = np.array([[[0], [1], [9]], [[2], [4], [9]]], np.uint8).repeat(3, axis=2)
     assert area_downscale(image, 2)[..., 0].tolist() == [[2]]  # (0+1+2+4)/4 = 1.75 -> 2
