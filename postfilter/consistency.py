@@ -17,6 +17,10 @@ it, which is again a projection (onto "the copies are equal") that the padded or
 satisfies. So the guarantee holds for each padded block as coded, where an edge pixel counts
 once per copy; an edge region alone, counting each pixel once, can come out slightly worse.
 
+Training can see it too (`rcodec train --consistency`): project_tensor is the same
+projection on a batch of crops on the block grid, differentiable, so the loss scores what
+decoding will write and the network stops spending itself on what the file already fixes.
+
 The interval is exact only for encoders that round to nearest: a trellis-quantising
 encoder (mozjpeg) moves coefficients out of their intervals on purpose. rcodec applies the
 projection to JPEGs of its own JPEG codec, which are libjpeg-turbo's.

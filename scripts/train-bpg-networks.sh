@@ -6,7 +6,7 @@
 # Usage: scripts/train-bpg-networks.sh QUEUE [MINUTES] [TRAIN_DIR] [VAL_DIR] [RUNS_DIR], QUEUE one
 # of $queues below.
 set -euo pipefail
-queues="uq-ft, uq-ft2, uq-deep, uq-deep2, uqd-low, uqd-high, uqd-high2, uqd-mid, uqd-top, uqd-upper, uqd-upper-deep, uqd-mid-deep, uqd-upper-big, uqd-mid-big, uqd-q46, uqd-q46-low, uqd-upper-grow or uqd-upper-level"
+queues="uq-ft, uq-ft2, uq-deep, uq-deep2, uqd-low, uqd-high, uqd-high2, uqd-mid, uqd-top, uqd-upper, uqd-upper-deep, uqd-mid-deep, uqd-upper-big, uqd-mid-big, uqd-q46, uqd-q46-low, uqd-upper-grow, uqd-upper-level or uqd-upper-grid"
 queue=${1:?queue $queues}
 minutes=${2:-100}
 data=${3:-/tmp/bsds_train}            # bsds500 train+test
@@ -209,5 +209,13 @@ case $queue in
   # crops). It is not Adam's first updates: the same run with the rate ramped up over 500
   # steps was lower still at step 500 (26.0167 against 26.0179), so that ramp was not kept.
   # The fall is the noise of a rate eight times the one the source finished at.
+  # Session 22: decoding filters an image from its origin, so the HEVC 8x8 grid always
+  # meets the U-Net's stride-8 sampling in one phase; random crops trained all 64. The
+  # upper specialist fine-tuned on crops on the 8x8 grid (--crop-grid 8), at a low rate as
+  # its source ended (the JPEG luma nets gained at once from crops on their block grid).
+  uqd-upper-grid)
+    deep_uqd bpg-uqd-42-46-deep-v2 bpg_uqd_upper_grid 42:46:2 --crop 192 --batch-size 4 \
+      --lr 1e-5 --lr-halve-every 1000 --crop-grid 8
+    ;;
   *) echo "queue $queues" >&2; exit 2 ;;
 esac
