@@ -1,6 +1,6 @@
 """Cost of keeping a JPEG luma network's output consistent with its file, beside the network.
 
-  python benchmarks/projection.py [--runs 7] [--quality 30] [--network jpeg-uqy-10-60-v3]
+  python benchmarks/projection.py [--runs 7] [--quality 30] [--network jpeg-uqy-10-60-v4]
       [--image PATH]
 
 On a 768x512 photo as a colour JPEG, one thread, the median of up to N runs after a warm-up
@@ -33,7 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--quality", type=int, default=30)
-    parser.add_argument("--network", default="jpeg-uqy-10-60-v3")
+    parser.add_argument("--network", default="jpeg-uqy-10-60-v4")
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
     args = parser.parse_args()
     torch.set_num_threads(1)
