@@ -57,12 +57,12 @@ def project_luma(luma: np.ndarray, coefficients: JpegCoefficients) -> np.ndarray
     if luma.shape != coefficients.component_size(0):
         return luma
     height, width = luma.shape
-    stored, step = coefficients.coefficients[0], coefficients.qtables[0].astype(np.float64)
+    stored = coefficients.coefficients[0]
     out = np.empty((height, width), np.float32)
     for top in range(0, stored.shape[0], BAND_BLOCK_ROWS):
-        band = stored[top:top + BAND_BLOCK_ROWS].astype(np.float64)
+        band = stored[top:top + BAND_BLOCK_ROWS]
         rows = slice(8 * top, min(8 * (top + len(band)), height))
-        out[rows] = _project_blocks(luma[rows], (band - 0.5) * step, (band + 0.5) * step)
+        out[rows] = _project_blocks(luma[rows], *_intervals(band, coefficients.qtables[0]))
     return out
 
 
@@ -71,12 +71,15 @@ def interval_plane(coefficients: JpegCoefficients) -> np.ndarray:
     (block (by, bx)'s coefficient [u, v] at row 8 by + u, column 8 bx + v): float32
     (8 blocks_y, 8 blocks_x, 2), lower and upper bound, on the dequantised scale. Training
     crops carry it beside their pixels (postfilter.data), flipped as the pixels are."""
-    stored = coefficients.coefficients[0].astype(np.float64)
-    step = coefficients.qtables[0].astype(np.float64)
-    bounds = np.stack([(stored - 0.5) * step, (stored + 0.5) * step], axis=-1)
-    blocks_y, blocks_x = stored.shape[:2]
-    return bounds.transpose(0, 2, 1, 3, 4).reshape(8 * blocks_y, 8 * blocks_x, 2).astype(
-        np.float32)
+    bounds = _intervals(coefficients.coefficients[0], coefficients.qtables[0])
+    return np.stack([blocks_to_image(b) for b in bounds], axis=-1).astype(np.float32)
+
+
+def _intervals(stored: np.ndarray, qtable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[(c - 1/2) q, (c + 1/2) q] for (..., 8, 8) stored coefficients c and their table:
+    (lower, upper) bounds, float64."""
+    stored, step = stored.astype(np.float64), qtable.astype(np.float64)
+    return (stored - 0.5) * step, (stored + 0.5) * step
 
 
 def project_onto_intervals(luma: np.ndarray, intervals: np.ndarray) -> np.ndarray:

@@ -291,15 +291,19 @@ class PairDataset(Dataset):
         and target, and with `intervals` the crop's interval plane (2 x crop x crop)."""
         if self.channels == "dct":
             return self._sample_dct(index, rng)
-        if self.with_intervals:
-            return self._sample_with_intervals(index, rng)
-        decoded, original = self.pairs[index // self.crops_per_image]
+        pair = index // self.crops_per_image
+        decoded, original = self.pairs[pair]
         window = self._window(original.shape, rng)
         arrays = [decoded[window], original[window]]
+        bounds = self.intervals[pair][window] if self.with_intervals else None
         if self.augment:
             flips = _draw_flips(rng)
             arrays = [_flip(a, flips) for a in arrays]
-        return to_tensor(arrays[0]), to_tensor(arrays[1])
+            bounds = None if bounds is None else _flip_intervals(bounds, flips)
+        tensors = (to_tensor(arrays[0]), to_tensor(arrays[1]))
+        if bounds is None:
+            return tensors
+        return (*tensors, torch.from_numpy(np.ascontiguousarray(bounds)).permute(2, 0, 1))
 
     def _window(self, shape: tuple[int, ...], rng: np.random.Generator) -> tuple[slice, slice]:
         """A random crop x crop window whose origin is on the set's grid."""
@@ -307,19 +311,6 @@ class PairDataset(Dataset):
         y = self.grid * int(rng.integers(0, (height - self.crop) // self.grid + 1))
         x = self.grid * int(rng.integers(0, (width - self.crop) // self.grid + 1))
         return slice(y, y + self.crop), slice(x, x + self.crop)
-
-    def _sample_with_intervals(self, index: int, rng: np.random.Generator,
-                               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """A crop on the block grid: decoded luma, original luma, interval plane."""
-        pair = index // self.crops_per_image
-        (decoded, original), intervals = self.pairs[pair], self.intervals[pair]
-        window = self._window(original.shape, rng)
-        arrays, bounds = [decoded[window], original[window]], intervals[window]
-        if self.augment:
-            flips = _draw_flips(rng)
-            arrays, bounds = [_flip(a, flips) for a in arrays], _flip_intervals(bounds, flips)
-        bounds = torch.from_numpy(np.ascontiguousarray(bounds)).permute(2, 0, 1)
-        return to_tensor(arrays[0]), to_tensor(arrays[1]), bounds
 
     def _sample_dct(self, index: int, rng: np.random.Generator,
                     ) -> tuple[torch.Tensor, torch.Tensor]:
